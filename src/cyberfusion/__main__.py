@@ -1,0 +1,5 @@
+"""Allow `python -m cyberfusion`."""
+
+from cyberfusion.cli import app
+
+app()

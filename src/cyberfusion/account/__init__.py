@@ -1,0 +1,1 @@
+"""Users, roles, permissions, login (password + TOTP) and API keys."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every adapter: the transaction per request, authentication, errors."""

@@ -1,0 +1,81 @@
+"""The ASGI application: REST API, web shell and health check in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import resources
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
+
+from cyberfusion import __version__
+from cyberfusion.account import api as account_api
+from cyberfusion.api import problems
+from cyberfusion.api.deps import DbSession
+from cyberfusion.audit import api as audit_api
+from cyberfusion.core.config import get_settings
+from cyberfusion.intel import api as intel_api
+from cyberfusion.notification import api as notification_api
+from cyberfusion.registry import api as registry_api
+from cyberfusion.web import views as web_views
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+# FastAPI's interactive docs page loads its assets from a CDN; we serve only the OpenAPI JSON
+# and a self-hosted page is the UI issue's job.
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="cyberfusion",
+        version=__version__,
+        description=(
+            "Cyber threat intelligence fusion platform. Errors are RFC 9457 problem details."
+        ),
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    problems.install(app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="cyberfusion_session",
+        max_age=12 * 3600,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(session: DbSession) -> dict[str, str]:
+        session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (account_api, registry_api, intel_api, notification_api, audit_api):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(web_views.router)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("cyberfusion.web").joinpath("static"))),
+        name="static",
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Tamper-evident audit log: one entry per state change, chained with SHA-256."""

@@ -1,0 +1,131 @@
+"""Append to and verify the audit hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cyberfusion.account.schemas import Actor
+from cyberfusion.audit.models import AuditEntry, AuditHead
+from cyberfusion.core.canonical import canonical_json, sha256_hex
+from cyberfusion.core.time import utcnow
+
+GENESIS_HASH = "0" * 64
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """Hash over every field but `hash` itself, including the previous entry's hash."""
+    return sha256_hex(
+        canonical_json(
+            {
+                "seq": entry.seq,
+                "at": entry.at.isoformat(),
+                "actor": entry.actor,
+                "actor_user_id": entry.actor_user_id,
+                "actor_org_id": entry.actor_org_id,
+                "action": entry.action,
+                "target_type": entry.target_type,
+                "target_id": entry.target_id,
+                "details": entry.details,
+                "prev_hash": entry.prev_hash,
+            }
+        )
+    )
+
+
+def record(
+    *,
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: str | int,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction, so it commits or rolls back with the change."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        at=utcnow(),
+        actor=actor.label,
+        actor_user_id=actor.user_id,
+        actor_org_id=actor.org_id,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        details=details or {},
+        prev_hash=head.hash,
+    )
+    entry.hash = entry_hash(entry)
+    session.add(entry)
+    head.seq = entry.seq
+    head.hash = entry.hash
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    bad_seq: int | None = None
+    reason: str = ""
+
+
+def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify(*, session: Session) -> VerifyResult:
+    """Walk the chain from the first entry; name the first entry that does not fit."""
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    count = 0
+    for entry in _entries(session):
+        if entry.seq != expected_seq:
+            return VerifyResult(
+                False, count, expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})"
+            )
+        if entry.prev_hash != prev_hash:
+            return VerifyResult(
+                False, count, entry.seq, f"entry {entry.seq} does not link to entry {entry.seq - 1}"
+            )
+        if entry_hash(entry) != entry.hash:
+            return VerifyResult(
+                False, count, entry.seq, f"entry {entry.seq} was altered (hash mismatch)"
+            )
+        prev_hash = entry.hash
+        expected_seq += 1
+        count += 1
+    head = session.get(AuditHead, 1)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if head_seq != count or head_hash != prev_hash:
+        if head_seq > count:
+            return VerifyResult(
+                False, count, count + 1, f"entries {count + 1} to {head_seq} were deleted"
+            )
+        return VerifyResult(
+            False,
+            count,
+            head_seq + 1 if head_seq < count else count,
+            f"the chain does not end where the head says (head at entry {head_seq})",
+        )
+    return VerifyResult(True, count)

@@ -1,0 +1,232 @@
+"""The `cyberfusion` command line: an adapter over the same services as the API."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session
+
+from cyberfusion.account import service as account_service
+from cyberfusion.account.permissions import Role
+from cyberfusion.account.schemas import Actor, UserCreate
+from cyberfusion.core.config import get_settings
+from cyberfusion.core.db import transaction
+from cyberfusion.core.errors import DomainError
+from cyberfusion.core.time import utcnow
+from cyberfusion.registry.models import OrgKind
+from cyberfusion.registry.schemas import OrganisationCreate
+
+app = typer.Typer(
+    help="cyberfusion: cyber threat intelligence fusion platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations of the member registry.", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+OPERATOR = Actor.operator("cli")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One transaction per command; a domain error prints its reason, exits 2, stores nothing."""
+    try:
+        with transaction() as session:
+            yield session
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        err.print(f"[red]error{where}:[/red] {exc.detail}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version."""
+    from cyberfusion.core.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    out.print("database is at the latest schema version")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the REST API and the web UI."""
+    import uvicorn
+
+    from cyberfusion.core.migrate import current
+
+    if current(get_settings().database_url) is None:
+        err.print("the database has no schema yet: run `cyberfusion db upgrade` first")
+        raise typer.Exit(2)
+    uvicorn.run(
+        "cyberfusion.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo world (idempotent) and print how to sign in."""
+    from cyberfusion.demo import service as demo_service
+
+    with unit_of_work() as session:
+        users = demo_service.load(session=session, actor=Actor.operator("demo"))
+        from cyberfusion.registry import service as registry_service
+
+        n_orgs = registry_service.count(session=session)
+    import pyotp
+
+    out.print(
+        f"{n_orgs} organisations. Demo accounts, all with the password "
+        f"{demo_service.DEMO_PASSWORD}:",
+        highlight=False,
+    )
+    for user in users:
+        if user.totp_secret:
+            factor = (
+                f"TOTP secret {user.totp_secret} (code now: "
+                f"{pyotp.TOTP(user.totp_secret).now()}; `cyberfusion demo` prints fresh ones)"
+            )
+        else:
+            factor = "no second factor (read-only)"
+        out.print(f"  {user.email:48} {user.role:16} {factor}", highlight=False, soft_wrap=True)
+    out.print("Sign in at http://127.0.0.1:8000/login", highlight=False)
+
+
+@org_app.command("add")
+def org_add(
+    slug: str,
+    name: Annotated[str, typer.Option(help="display name")],
+    kind: Annotated[OrgKind, typer.Option(help="kind of organisation")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 code")] = None,
+    region: Annotated[str | None, typer.Option(help="region code, for desks")] = None,
+    operational: Annotated[bool, typer.Option(help="desk runs operations")] = False,
+) -> None:
+    """Add an organisation."""
+    from pydantic import ValidationError
+
+    from cyberfusion.registry import service as registry_service
+
+    try:
+        org_in = OrganisationCreate(
+            slug=slug, name=name, kind=kind, country=country, region=region, operational=operational
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[red]error ({first['loc'][0]}):[/red] {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    with unit_of_work() as session:
+        org = registry_service.create(session=session, actor=OPERATOR, organisation_in=org_in)
+        out.print(f"added {org.slug} ({org.kind}, {org.country_code or org.region_code or '-'})")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations, one a line: slug, kind, country, name."""
+    from cyberfusion.registry import service as registry_service
+
+    with unit_of_work() as session:
+        for org in registry_service.list_(session=session):
+            typer.echo(f"{org.slug}\t{org.kind}\t{org.country_code or '-'}\t{org.name}")
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    org: Annotated[str, typer.Option(help="organisation slug")],
+    role: Annotated[list[Role], typer.Option(help="role; repeat for several")],
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+) -> None:
+    """Add a user; prints the generated password (unless read from stdin) and the TOTP secret."""
+    from pydantic import ValidationError
+
+    generated = not password_stdin
+    password = (
+        account_service.generate_password() if generated else sys.stdin.readline().rstrip("\n")
+    )
+    try:
+        user_in = UserCreate(
+            email=email, org_slug=org, roles=role, password=password, display_name=name
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(f"[red]error ({first['loc'][0]}):[/red] {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    with unit_of_work() as session:
+        user = account_service.create(session=session, actor=OPERATOR, user_in=user_in)
+        out.print(f"added {user.email} to {org} as {', '.join(user.roles)}")
+        if generated:
+            out.print(f"password: {password}", highlight=False)
+        uri = account_service.totp_uri(user)
+        if uri:
+            out.print(f"TOTP secret: {user.totp_secret}", highlight=False)
+            out.print(f"TOTP URI: {uri}", highlight=False, soft_wrap=True)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="a name to tell keys apart")] = "",
+    expires_days: Annotated[int | None, typer.Option(help="expire after this many days")] = None,
+) -> None:
+    """Create an API key for a user; the key alone is printed on the last line."""
+    with unit_of_work() as session:
+        user = account_service.get_by_email_or_raise(session=session, email=email)
+        expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+        row, key = account_service.create_api_key(
+            session=session, actor=OPERATOR, user=user, name=name, expires_at=expires
+        )
+        err.print(
+            f"API key {row.prefix}… for {user.email}"
+            + (f", expires {expires:%Y-%m-%d}" if expires else "")
+            + ". It is shown once:"
+        )
+    typer.echo(key)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key: str) -> None:
+    """Revoke an API key."""
+    with unit_of_work() as session:
+        row = account_service.revoke_api_key(session=session, actor=OPERATOR, key=key)
+        out.print(f"revoked API key {row.prefix}…")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain: exit 0 when intact, 1 naming the first bad entry."""
+    from cyberfusion.audit import service as audit_service
+
+    with unit_of_work() as session:
+        result = audit_service.verify(session=session)
+    if result.ok:
+        out.print(f"audit log intact: {result.entries} entries")
+        return
+    err.print(f"[red]audit log broken at entry {result.bad_seq}:[/red] {result.reason}")
+    raise typer.Exit(1)

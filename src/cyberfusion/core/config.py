@@ -1,0 +1,59 @@
+"""Configuration read from the environment, once."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    # Web sessions end after this many seconds without a request.
+    session_idle_seconds: int = 30 * 60
+    # Failed logins in a row before an account is locked, and for how long.
+    lockout_threshold: int = 5
+    lockout_seconds: int = 15 * 60
+    secure_cookies: bool = False
+
+
+def _secret_key(data_dir: Path) -> str:
+    """Use CYBERFUSION_SECRET_KEY, else a key generated once and kept in the data directory."""
+    from_env = os.environ.get("CYBERFUSION_SECRET_KEY")
+    if from_env:
+        return from_env
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("CYBERFUSION_DATA_DIR", "./var")).resolve()
+    database_url = os.environ.get("CYBERFUSION_DATABASE_URL") or (
+        f"sqlite:///{data_dir / 'cyberfusion.sqlite3'}"
+    )
+    if database_url.startswith("postgresql://"):
+        # psycopg 3 is the driver we ship; accept the libpq-style URL users paste.
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=_secret_key(data_dir),
+        secure_cookies=os.environ.get("CYBERFUSION_SECURE_COOKIES", "0") == "1",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

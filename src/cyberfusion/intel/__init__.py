@@ -1,0 +1,1 @@
+"""Intelligence records: immutable STIX 2.1 object versions with their labels and evaluation."""

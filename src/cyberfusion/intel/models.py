@@ -1,0 +1,40 @@
+"""Tables of intelligence records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cyberfusion.core.db import Base
+from cyberfusion.core.time import utcnow
+from cyberfusion.sharing.models import SharingLabel
+
+
+class IntelObject(Base):
+    """One version of one STIX object, as one organisation reported it. Never updated in place:
+    a new version is a new row; labels change by pointing at another label row."""
+
+    __tablename__ = "intel_object"
+    __table_args__ = (UniqueConstraint("owner_org_id", "stix_id", "modified"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stix_id: Mapped[str] = mapped_column(String(100), index=True)
+    stix_type: Mapped[str] = mapped_column(String(64), index=True)
+    spec_version: Mapped[str] = mapped_column(String(8), default="2.1")
+    modified: Mapped[datetime]
+    content: Mapped[dict[str, Any]]
+    # SHA-256 of the canonical JSON of `content`.
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("sharing_label.id"), index=True)
+    reliability: Mapped[str] = mapped_column(String(1), default="X")
+    # Information assessment: 1 confirmed, 2 probably true, 3 possibly true, 4 cannot be judged.
+    credibility: Mapped[int] = mapped_column(Integer, default=4)
+    confidence: Mapped[int] = mapped_column(Integer, default=50)
+    status: Mapped[str] = mapped_column(String(16), default="unvalidated", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    label: Mapped[SharingLabel] = relationship(lazy="joined")

@@ -1,0 +1,174 @@
+"""Intelligence record logic. Every read filters through `sharing.readable_condition`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cyberfusion.account.permissions import Permission
+from cyberfusion.account.schemas import Actor
+from cyberfusion.audit import service as audit_service
+from cyberfusion.core.canonical import content_hash
+from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
+from cyberfusion.intel.models import IntelObject
+from cyberfusion.intel.schemas import IntelObjectCreate, IntelObjectRead
+from cyberfusion.registry.models import Organisation
+from cyberfusion.sharing import service as sharing_service
+from cyberfusion.sharing.schemas import LabelsIn, LabelsRead
+
+
+def _modified(content: dict[str, object]) -> datetime:
+    raw = content.get("modified") or content.get("created")
+    if not isinstance(raw, str):
+        # SCOs carry no timestamps: every report of one is the same version.
+        return _EPOCH
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"modified {raw!r} is not an RFC 3339 timestamp", field="modified"
+        ) from exc
+
+
+_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def create(*, session: Session, actor: Actor, object_in: IntelObjectCreate) -> IntelObject:
+    """Store one object version owned by the actor's organisation."""
+    actor.require(Permission.INTEL_OBJECT_SUBMIT)
+    if actor.org_id is None:
+        raise ValidationFailed(
+            "records belong to an organisation; act as a user of one", field="org"
+        )
+    owner = session.get(Organisation, actor.org_id)
+    assert owner is not None
+    content = object_in.content
+    stix_id, stix_type = content.get("id"), content.get("type")
+    if (
+        not isinstance(stix_id, str)
+        or not isinstance(stix_type, str)
+        or not stix_id.startswith(f"{stix_type}--")
+    ):
+        raise ValidationFailed(
+            "content needs a type and an id of the form <type>--<uuid>", field="id"
+        )
+    label = sharing_service.resolve(session=session, owner=owner, labels_in=object_in.labels)
+    modified = _modified(content)
+    existing = session.scalars(
+        select(IntelObject).where(
+            IntelObject.owner_org_id == owner.id,
+            IntelObject.stix_id == stix_id,
+            IntelObject.modified == modified,
+        )
+    ).one_or_none()
+    digest = content_hash(content)
+    if existing is not None:
+        if existing.content_hash == digest:
+            return existing
+        raise Conflict(
+            f"{stix_id} version {modified.isoformat()} exists with other content; "
+            "a new version needs a new modified timestamp",
+            field="modified",
+        )
+    record = IntelObject(
+        stix_id=stix_id,
+        stix_type=stix_type,
+        spec_version=str(content.get("spec_version", "2.1")),
+        modified=modified,
+        content=content,
+        content_hash=digest,
+        owner_org_id=owner.id,
+        label_id=label.id,
+        label=label,
+        reliability=object_in.evaluation.reliability.value,
+        credibility=object_in.evaluation.credibility,
+        confidence=object_in.evaluation.confidence,
+    )
+    session.add(record)
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="record.create",
+        target_type="intel_object",
+        target_id=record.id,
+        details={"stix_id": stix_id, "hash": digest, "label": label.id},
+    )
+    return record
+
+
+def get_or_raise(*, session: Session, actor: Actor, record_id: int) -> IntelObject:
+    """A record the actor may read; anything else is 'not found', never 'forbidden'."""
+    record = session.scalars(
+        select(IntelObject).where(
+            IntelObject.id == record_id, sharing_service.readable_condition(actor, IntelObject)
+        )
+    ).one_or_none()
+    if record is None:
+        raise NotFound(f"no record {record_id}")
+    return record
+
+
+def list_(
+    *, session: Session, actor: Actor, limit: int = 100, offset: int = 0
+) -> Sequence[IntelObject]:
+    return session.scalars(
+        select(IntelObject)
+        .where(sharing_service.readable_condition(actor, IntelObject))
+        .order_by(IntelObject.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+
+
+def count(*, session: Session, actor: Actor) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(IntelObject)
+            .where(sharing_service.readable_condition(actor, IntelObject))
+        )
+        or 0
+    )
+
+
+def relabel(*, session: Session, actor: Actor, record_id: int, labels_in: LabelsIn) -> IntelObject:
+    record = get_or_raise(session=session, actor=actor, record_id=record_id)
+    sharing_service.relabel(
+        session=session, actor=actor, record=record, labels_in=labels_in, target_type="intel_object"
+    )
+    return record
+
+
+def to_read(session: Session, record: IntelObject) -> IntelObjectRead:
+    label = record.label
+    owner = session.get(Organisation, record.owner_org_id)
+    assert owner is not None
+    return IntelObjectRead(
+        id=record.id,
+        stix_id=record.stix_id,
+        stix_type=record.stix_type,
+        modified=record.modified,
+        content=record.content,
+        content_hash=record.content_hash,
+        owner=owner.slug,
+        labels=LabelsRead(
+            owner=owner.slug,
+            tlp=label.tlp,
+            audience=label.audience,
+            audience_country=label.audience_country,
+            audience_region=label.audience_region,
+            recipients=sharing_service.recipients_slugs(session, label),
+            no_further_dissemination=label.no_further_dissemination,
+            no_judicial_use=label.no_judicial_use,
+            contact_owner_before_action=label.contact_owner_before_action,
+        ),
+        reliability=record.reliability,
+        credibility=record.credibility,
+        confidence=record.confidence,
+        status=record.status,
+        created_at=record.created_at,
+    )

@@ -1,0 +1,42 @@
+"""Alembic environment: runs against the URL the caller passes, batch mode on SQLite."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+import cyberfusion.account.models
+import cyberfusion.audit.models
+import cyberfusion.intel.models
+import cyberfusion.notification.models
+import cyberfusion.registry.models
+import cyberfusion.sharing.models  # noqa: F401  (register every table on the metadata)
+from cyberfusion.core.db import Base, make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+run_migrations_online()

@@ -1,0 +1,1 @@
+"""Notifications addressed to organisations (hits on their records, deconfliction, products)."""

@@ -1,0 +1,1 @@
+"""Member registry: regions, member countries and organisations."""
