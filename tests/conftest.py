@@ -104,11 +104,16 @@ def app(session: Session):  # type: ignore[no-untyped-def]
     application = create_app()
 
     def _session() -> Iterator[Session]:
+        # Each request is its own savepoint inside the test's transaction: a failed request
+        # rolls back its own work only, as a real request's transaction would.
+        request_scope = session.begin_nested()
         try:
             yield session
-            session.flush()
+            if request_scope.is_active:
+                request_scope.commit()
         except BaseException:
-            session.rollback()
+            if request_scope.is_active:
+                request_scope.rollback()
             raise
 
     application.dependency_overrides[get_session] = _session

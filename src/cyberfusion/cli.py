@@ -198,7 +198,7 @@ def apikey_create(
     """Create an API key for a user; the key alone is printed on the last line."""
     with unit_of_work() as session:
         user = account_service.get_by_email_or_raise(session=session, email=email)
-        expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+        expires = utcnow() + timedelta(days=expires_days) if expires_days is not None else None
         row, key = account_service.create_api_key(
             session=session, actor=OPERATOR, user=user, name=name, expires_at=expires
         )

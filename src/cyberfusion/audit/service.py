@@ -6,24 +6,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit.models import AuditEntry, AuditHead
 from cyberfusion.core.canonical import canonical_json, sha256_hex
-from cyberfusion.core.time import utcnow
+from cyberfusion.core.time import as_utc, utcnow
 
 GENESIS_HASH = "0" * 64
 
 
-def entry_hash(entry: AuditEntry) -> str:
+def entry_hash(entry: AuditEntry | Row[Any]) -> str:
     """Hash over every field but `hash` itself, including the previous entry's hash."""
     return sha256_hex(
         canonical_json(
             {
                 "seq": entry.seq,
-                "at": entry.at.isoformat(),
+                "at": as_utc(entry.at).isoformat(),
                 "actor": entry.actor,
                 "actor_user_id": entry.actor_user_id,
                 "actor_org_id": entry.actor_org_id,
@@ -81,17 +81,20 @@ class VerifyResult:
     reason: str = ""
 
 
-def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
-    last = 0
+def _entries(session: Session, batch: int = 5000) -> Iterator[Row[Any]]:
+    """Plain rows in sequence order, in batches: the log can be long, and ORM objects would
+    fill the session's identity map."""
+    columns = [c for c in AuditEntry.__table__.c]
+    last = None
     while True:
-        rows = session.scalars(
-            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
-        ).all()
+        query = select(*columns).order_by(AuditEntry.seq).limit(batch)
+        if last is not None:
+            query = query.where(AuditEntry.seq > last)
+        rows = session.execute(query).all()
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
-        session.expunge_all()
 
 
 def verify(*, session: Session) -> VerifyResult:

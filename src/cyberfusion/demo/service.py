@@ -204,7 +204,7 @@ def _records(session: Session) -> None:
             "officer@ncb-fr.cyberfusion.example",
             _indicator(
                 "Money mule wallet",
-                "[x-crypto-wallet:value = 'demo-wallet-0001']",
+                "[x-cryptocurrency-wallet:value = 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq']",
                 "Wallet shared with Nigeria for a joint case only.",
             ),
             LabelsIn(

@@ -1,0 +1,1 @@
+"""Observables: typed, normalised selectors (IP, domain, URL, hash, phone, wallet, ...)."""
