@@ -80,6 +80,18 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production argon2 costs about 0.2 s a hash; tests check behaviour, not cost."""
+    from argon2 import PasswordHasher
+
+    from cyberfusion.account import service as account_service
+
+    monkeypatch.setattr(
+        account_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """Everything a test writes, commits included, is rolled back when it ends."""

@@ -16,6 +16,7 @@ from cyberfusion.api import problems
 from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
+from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
 from cyberfusion.notification import api as notification_api
 from cyberfusion.registry import api as registry_api
@@ -69,7 +70,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     api = APIRouter(prefix="/api/v1")
-    for module in (account_api, registry_api, intel_api, notification_api, audit_api):
+    for module in (account_api, registry_api, intel_api, intake_api, notification_api, audit_api):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(web_views.router)

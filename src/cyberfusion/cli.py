@@ -230,3 +230,113 @@ def audit_verify() -> None:
         return
     err.print(f"[red]audit log broken at entry {result.bad_seq}:[/red] {result.reason}")
     raise typer.Exit(1)
+
+
+def _org_actor(session: Session, slug: str) -> Actor:
+    """The local operator acting for one organisation (imports and exports on its behalf)."""
+    from cyberfusion.account.permissions import permissions_for
+    from cyberfusion.registry import service as registry_service
+
+    org = registry_service.get_by_slug_or_raise(session=session, slug=slug)
+    roles = (Role.OFFICER.value,)
+    return Actor(
+        user_id=None,
+        email=None,
+        org_id=org.id,
+        org_slug=org.slug,
+        org_kind=org.kind,
+        country_code=org.country_code,
+        region_code=org.region_code,
+        roles=roles,
+        permissions=permissions_for(roles),
+        via=f"cli:{org.slug}",
+    )
+
+
+@app.command("import")
+def import_(
+    path: Annotated[str, typer.Argument(help="file to import, or - for standard input")],
+    org: Annotated[str, typer.Option(help="owner organisation slug")],
+    format: Annotated[str, typer.Option(help="auto, stix, misp, csv or text")] = "auto",  # noqa: A002
+    tlp: Annotated[
+        str | None, typer.Option(help="default TLP: clear, green, amber, amber+strict, red")
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="default audience")] = None,
+    recipients: Annotated[
+        str | None, typer.Option(help="comma-separated slugs, for audience organisations")
+    ] = None,
+    partial: Annotated[
+        bool, typer.Option(help="store valid objects even if others are rejected")
+    ] = False,
+) -> None:
+    """Import a file: STIX 2.x bundle, MISP event, CSV or free text."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from cyberfusion.intake import service as intake_service
+    from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
+    from cyberfusion.sharing.schemas import LabelsIn
+
+    raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        labels = None
+        if tlp or audience or recipients:
+            labels = LabelsIn.model_validate(
+                {
+                    "tlp": tlp or "amber",
+                    "audience": audience or "organisation",
+                    "recipients": [r for r in (recipients or "").split(",") if r],
+                }
+            )
+        options = SubmissionOptions(
+            source_format=SourceFormat(format), labels=labels, partial=partial
+        )
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    with unit_of_work() as session, err.status(f"importing {len(raw):,} bytes"):
+        actor = _org_actor(session, org)
+        result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
+    for item in result.results:
+        if item.status == "rejected":
+            where = ", ".join(x for x in (item.source, item.id or "", item.property or "") if x)
+            err.print(f"rejected ({where}): {item.reason}", highlight=False, soft_wrap=True)
+    out.print(
+        f"submission {result.id} ({result.source_format}): {result.status}; "
+        f"{result.accepted} accepted, {result.duplicates} duplicates, {result.rejected} rejected"
+        + (" (same content as before: nothing changed)" if result.replayed else ""),
+        highlight=False,
+    )
+    if result.status == "rejected":
+        raise typer.Exit(1)
+
+
+@app.command()
+def extract(
+    path: Annotated[str, typer.Argument(help="text file, or - for standard input")] = "-",
+) -> None:
+    """Print the observables found in free text, one JSON object a line; stores nothing."""
+    from pathlib import Path
+
+    import orjson
+
+    from cyberfusion.observable.extract import extract as extract_observables
+
+    text = (
+        sys.stdin.read()
+        if path == "-"
+        else Path(path).read_text(encoding="utf-8", errors="replace")
+    )
+    for found in extract_observables(text):
+        sys.stdout.write(
+            orjson.dumps(
+                {
+                    "type": found.obs_type.value,
+                    "value": found.value,
+                    "raw": found.raw,
+                    "start": found.start,
+                }
+            ).decode()
+            + "\n"
+        )

@@ -20,6 +20,8 @@ class Settings:
     lockout_threshold: int = 5
     lockout_seconds: int = 15 * 60
     secure_cookies: bool = False
+    # Largest submission body accepted (413 above it).
+    max_submission_bytes: int = 256 * 1024 * 1024
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -51,6 +53,9 @@ def load_settings() -> Settings:
         database_url=database_url,
         secret_key=_secret_key(data_dir),
         secure_cookies=os.environ.get("CYBERFUSION_SECURE_COOKIES", "0") == "1",
+        max_submission_bytes=int(
+            os.environ.get("CYBERFUSION_MAX_SUBMISSION_BYTES", str(256 * 1024 * 1024))
+        ),
     )
 
 

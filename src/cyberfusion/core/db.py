@@ -84,6 +84,11 @@ def get_engine() -> Engine:
 
 @lru_cache(maxsize=1)
 def get_sessionmaker() -> sessionmaker[Session]:
+    # Foreign keys name tables by string; every domain's tables must be on the metadata
+    # before the first flush, whichever adapter (CLI, app, job) starts first.
+    from cyberfusion.core.tables import import_all
+
+    import_all()
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 

@@ -36,5 +36,10 @@ class IntelObject(Base):
     confidence: Mapped[int] = mapped_column(Integer, default=50)
     status: Mapped[str] = mapped_column(String(16), default="unvalidated", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Provenance: how the version arrived.
+    submission_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"), index=True)
+    submitted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    submitted_via: Mapped[str | None] = mapped_column(String(16))
+    source_format: Mapped[str | None] = mapped_column(String(16))
 
     label: Mapped[SharingLabel] = relationship(lazy="joined")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +21,8 @@ from cyberfusion.sharing import service as sharing_service
 from cyberfusion.sharing.schemas import LabelsIn, LabelsRead
 
 
-def _modified(content: dict[str, object]) -> datetime:
+def object_version(content: dict[str, Any]) -> datetime:
+    """The version timestamp: `modified`, else `created`, else (SCOs) the epoch."""
     raw = content.get("modified") or content.get("created")
     if not isinstance(raw, str):
         # SCOs carry no timestamps: every report of one is the same version.
@@ -56,7 +58,7 @@ def create(*, session: Session, actor: Actor, object_in: IntelObjectCreate) -> I
             "content needs a type and an id of the form <type>--<uuid>", field="id"
         )
     label = sharing_service.resolve(session=session, owner=owner, labels_in=object_in.labels)
-    modified = _modified(content)
+    modified = object_version(content)
     existing = session.scalars(
         select(IntelObject).where(
             IntelObject.owner_org_id == owner.id,

@@ -5,13 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import cyberfusion.account.models
-import cyberfusion.audit.models
-import cyberfusion.intel.models
-import cyberfusion.notification.models
-import cyberfusion.registry.models
-import cyberfusion.sharing.models  # noqa: F401  (register every table on the metadata)
 from cyberfusion.core.db import Base, make_engine
+from cyberfusion.core.tables import import_all
+
+import_all()
 
 config = context.config
 target_metadata = Base.metadata

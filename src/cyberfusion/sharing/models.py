@@ -45,6 +45,23 @@ TLP_MARKING_IDS = {
     Tlp.RED: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
 
+# TLP 1.0 marking-definition ids (the ones the `stix2` library knows) read as their TLP 2.0 level.
+TLP1_MARKING_IDS = {
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": Tlp.CLEAR,
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": Tlp.GREEN,
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": Tlp.AMBER,
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": Tlp.RED,
+}
+TLP_BY_MARKING_ID = {**{v: k for k, v in TLP_MARKING_IDS.items()}, **TLP1_MARKING_IDS}
+
+
+def strictest_tlp(marking_refs: object) -> Tlp | None:
+    """The strictest TLP among STIX `object_marking_refs` (TLP 2.0 or 1.0 ids); None if none."""
+    if not isinstance(marking_refs, list):
+        return None
+    found = [TLP_BY_MARKING_ID[ref] for ref in marking_refs if ref in TLP_BY_MARKING_ID]
+    return max(found, key=lambda t: t.rank) if found else None
+
 
 class Audience(enum.StrEnum):
     """From narrowest to widest; `organisations` is an explicit list."""

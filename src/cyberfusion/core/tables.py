@@ -1,0 +1,14 @@
+"""Import every domain's tables, so the metadata is complete for migrations and checks."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    import cyberfusion.account.models
+    import cyberfusion.audit.models
+    import cyberfusion.intake.models
+    import cyberfusion.intel.models
+    import cyberfusion.notification.models
+    import cyberfusion.observable.models
+    import cyberfusion.registry.models
+    import cyberfusion.sharing.models  # noqa: F401

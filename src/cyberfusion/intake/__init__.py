@@ -1,0 +1,1 @@
+"""Intake: every way intelligence comes in, validated and labelled."""
