@@ -167,3 +167,19 @@ def test_unreadable_content_is_refused_with_a_reason(
         intake_service.submit(
             session=session, actor=actor, raw=raw, options=SubmissionOptions(source_format=fmt)
         )
+
+
+def test_ipv4_mapped_ipv6_is_stored_as_ipv4(session: Session) -> None:
+    actor = account_factory.actor(session, org="ncb-fr")
+    intake_service.submit(
+        session=session,
+        actor=actor,
+        raw=b"type,value\nipv6-addr,::ffff:198.51.100.200\n",
+        options=SubmissionOptions(source_format=SourceFormat.CSV),
+    )
+    found = observable_service.lookup(session=session, actor=actor, raw="198.51.100.200")
+    assert (found.obs_type, found.value, len(found.occurrences)) == (
+        "ipv4-addr",
+        "198.51.100.200",
+        1,
+    )

@@ -17,7 +17,8 @@ Decisions (see docs/observables.md):
 - An IPv4 address right after a version word ("version 1.2.3.4", "build 10.0.1.2", "v. 1.2.3.4")
   is a version number, not an address. A dotted run of five or more numbers is not an address.
 - Hashes are hex runs of exactly 32/40/64/128 characters between non-alphanumerics that contain
-  both a digit and a letter; a hex run of another length (longer data) yields nothing.
+  both a digit and a letter; a hex run of another length (longer data) yields nothing, and a hex
+  label of a host name ("<md5>.example.ru") is part of the domain, not a hash.
 - Phone numbers are found only in international form (+ or 00) and must be valid numbers.
 - Results are deduplicated by (type, value) and keep the order of first occurrence.
 """

@@ -16,7 +16,7 @@ from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.core.errors import ValidationFailed
 from cyberfusion.observable.models import Observable, Occurrence
-from cyberfusion.observable.normalize import InvalidObservable, detect, normalise
+from cyberfusion.observable.normalize import InvalidObservable, detect, normalise_typed
 from cyberfusion.observable.types import ObservableType
 from cyberfusion.sharing import service as sharing_service
 
@@ -49,9 +49,11 @@ def _try(obs_type: ObservableType, raw: object) -> tuple[str, str] | None:
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         return None
     try:
-        return obs_type.value, normalise(obs_type, str(raw))
+        # IPv4-mapped IPv6 addresses come back as IPv4: the type can change.
+        kind, value = normalise_typed(obs_type, str(raw))
     except InvalidObservable:
         return None
+    return kind.value, value
 
 
 def _from_sco(obj: dict[str, Any]) -> Iterator[tuple[str, str] | None]:
@@ -181,9 +183,10 @@ def parse_selector(raw: str, obs_type: str | None = None) -> tuple[str, str]:
         except ValueError as exc:
             raise ValidationFailed(f"unknown observable type {obs_type!r}", field="type") from exc
         try:
-            return kind.value, normalise(kind, raw)
+            found_kind, value = normalise_typed(kind, raw)
         except InvalidObservable as exc:
             raise ValidationFailed(exc.reason, field="value") from exc
+        return found_kind.value, value
     found = detect(raw)
     if found is None:
         raise ValidationFailed(
