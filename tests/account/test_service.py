@@ -452,3 +452,13 @@ def test_only_the_owner_or_an_administrator_revokes_a_key(session: Session) -> N
     assert (
         account_service.revoke_api_key(session=session, actor=own, key=key).revoked_at is not None
     )
+
+
+def test_a_failed_login_is_audited_with_the_failure_count(session: Session) -> None:
+    user = account_factory.user(session, email="failing@test.example")
+    outcome = account_service.login(
+        session=session, email=user.email, password="Wrong-Password-123", totp_code="000000"
+    )
+    assert outcome.user is None
+    (entry,) = _audit(session, "user.login_failed", user.id)
+    assert entry.details == {"failed_logins": 1}

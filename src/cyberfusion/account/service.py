@@ -187,6 +187,14 @@ def login(*, session: Session, email: str, password: str, totp_code: str) -> Log
                 details={"reason": "repeated login failures"},
             )
             return LoginOutcome(None, "this account is locked after repeated failures; try later")
+        audit_service.record(
+            session=session,
+            actor=actor,
+            action="user.login_failed",
+            target_type="user",
+            target_id=user.id,
+            details={"failed_logins": user.failed_logins},
+        )
         return LoginOutcome(None, generic)
     user.failed_logins = 0
     user.locked_until = None
