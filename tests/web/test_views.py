@@ -275,3 +275,25 @@ def test_disabling_a_user_ends_their_session(session: Session, client: TestClien
     session.flush()
     # The session was cleared, so re-enabling the account does not revive it.
     assert _is_signed_in(client) is False
+
+
+def test_api_state_changes_with_the_cookie_need_the_csrf_header(
+    session: Session, client: TestClient
+) -> None:
+    user = account_factory.user(session)
+    assert (
+        _login(
+            client, email=user.email, password=account_factory.PASSWORD, code=_code(user)
+        ).status_code
+        == 303
+    )
+    # Reading with the cookie works; changing state needs the session's CSRF token as a header.
+    assert client.get("/api/v1/me").status_code == 200
+    refused = client.post("/api/v1/me/apikeys", json={"name": "from-browser"})
+    assert refused.status_code == 403
+    assert refused.json()["field"] == "csrf_token"
+    token = _csrf(client, "/")
+    accepted = client.post(
+        "/api/v1/me/apikeys", json={"name": "from-browser"}, headers={"X-CSRF-Token": token}
+    )
+    assert accepted.status_code == 201

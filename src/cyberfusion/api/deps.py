@@ -17,6 +17,9 @@ from cyberfusion.core.db import get_sessionmaker
 from cyberfusion.core.errors import Unauthenticated
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session() -> Iterator[Session]:
     """The request owns the transaction: commit when the handler returns, roll back on error."""
     session = get_sessionmaker()()
@@ -67,6 +70,12 @@ def get_optional_actor(request: Request, session: DbSession) -> Actor:
         return account_service.actor_for(user, via="apikey")
     signed_in = _session_user(request, session)
     if signed_in is not None:
+        if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+            # A browser sends the cookie on any request; a state change through the API with
+            # a cookie must also prove it came from our pages (the token is in the session).
+            from cyberfusion.web.auth import check_csrf
+
+            check_csrf(request, request.headers.get("x-csrf-token"))
         return account_service.actor_for(signed_in, via="session")
     return Actor.anonymous()
 
