@@ -232,13 +232,13 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
-def _org_actor(session: Session, slug: str) -> Actor:
+def _org_actor(session: Session, slug: str, role: Role = Role.OFFICER) -> Actor:
     """The local operator acting for one organisation (imports and exports on its behalf)."""
     from cyberfusion.account.permissions import permissions_for
     from cyberfusion.registry import service as registry_service
 
     org = registry_service.get_by_slug_or_raise(session=session, slug=slug)
-    roles = (Role.OFFICER.value,)
+    roles = (role.value,)
     return Actor(
         user_id=None,
         email=None,
@@ -340,3 +340,36 @@ def extract(
             ).decode()
             + "\n"
         )
+
+
+@app.command()
+def validate(
+    record: Annotated[int | None, typer.Argument(help="record id")] = None,
+    submission: Annotated[int | None, typer.Option(help="every record of this submission")] = None,
+    as_: Annotated[str, typer.Option("--as", help="analyst organisation slug")] = "hub",
+    decision: Annotated[str, typer.Option(help="validated or rejected")] = "validated",
+    reason: Annotated[str, typer.Option(help="why, for the audit log")] = "",
+) -> None:
+    """Validate or reject a record, or all records of a submission, as a fusion-centre analyst."""
+    from cyberfusion.intel import service as intel_service
+
+    if (record is None) == (submission is None):
+        err.print("[red]error:[/red] give a record id or --submission, not both")
+        raise typer.Exit(2)
+    with unit_of_work() as session:
+        actor = _org_actor(session, as_, Role.HUB_ANALYST)
+        if record is not None:
+            intel_service.validate(
+                session=session, actor=actor, record_id=record, decision=decision, reason=reason
+            )
+            out.print(f"record {record}: {decision}")
+        else:
+            assert submission is not None
+            changed = intel_service.validate_submission(
+                session=session,
+                actor=actor,
+                submission_id=submission,
+                decision=decision,
+                reason=reason,
+            )
+            out.print(f"submission {submission}: {changed} records {decision}")

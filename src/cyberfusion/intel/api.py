@@ -82,3 +82,46 @@ def lookup(session: DbSession, actor: CurrentActor, lookup_in: LookupIn) -> Look
         readable=[intel_service.to_read(session, r) for r in result.readable],
         hidden_match=result.hidden_match,
     )
+
+
+class ValidationIn(BaseModel):
+    decision: str = Field(description="validated or rejected")
+    reason: str = Field(default="", max_length=1000)
+
+
+class SubmissionValidationOut(BaseModel):
+    submission_id: int
+    decision: str
+    changed: int
+
+
+@router.post("/objects/{record_id}/validation", response_model=IntelObjectRead)
+def validate_object(
+    session: DbSession, actor: CurrentActor, record_id: int, validation_in: ValidationIn
+) -> IntelObjectRead:
+    """Validate or reject one record (fusion-centre analysts)."""
+    record = intel_service.validate(
+        session=session,
+        actor=actor,
+        record_id=record_id,
+        decision=validation_in.decision,
+        reason=validation_in.reason,
+    )
+    return intel_service.to_read(session, record)
+
+
+@router.post("/submissions/{submission_id}/validation", response_model=SubmissionValidationOut)
+def validate_submission(
+    session: DbSession, actor: CurrentActor, submission_id: int, validation_in: ValidationIn
+) -> SubmissionValidationOut:
+    """Validate or reject every record of a submission that the analyst may read."""
+    changed = intel_service.validate_submission(
+        session=session,
+        actor=actor,
+        submission_id=submission_id,
+        decision=validation_in.decision,
+        reason=validation_in.reason,
+    )
+    return SubmissionValidationOut(
+        submission_id=submission_id, decision=validation_in.decision, changed=changed
+    )

@@ -174,3 +174,62 @@ def to_read(session: Session, record: IntelObject) -> IntelObjectRead:
         status=record.status,
         created_at=record.created_at,
     )
+
+
+VALIDATION_DECISIONS = ("validated", "rejected")
+
+
+def validate(
+    *, session: Session, actor: Actor, record_id: int, decision: str, reason: str = ""
+) -> IntelObject:
+    """An analyst's decision on a record: only validated records may enter products."""
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    if decision not in VALIDATION_DECISIONS:
+        raise ValidationFailed(
+            f"decision must be one of {', '.join(VALIDATION_DECISIONS)}, not {decision!r}",
+            field="decision",
+        )
+    record = get_or_raise(session=session, actor=actor, record_id=record_id)
+    if record.status != decision:
+        previous, record.status = record.status, decision
+        session.flush()
+        audit_service.record(
+            session=session,
+            actor=actor,
+            action=f"record.{decision}",
+            target_type="intel_object",
+            target_id=record.id,
+            details={"from": previous, "reason": reason},
+        )
+    return record
+
+
+def validate_submission(
+    *, session: Session, actor: Actor, submission_id: int, decision: str, reason: str = ""
+) -> int:
+    """Decide on every record of a submission the analyst may read; returns how many changed."""
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    if decision not in VALIDATION_DECISIONS:
+        raise ValidationFailed(
+            f"decision must be one of {', '.join(VALIDATION_DECISIONS)}, not {decision!r}",
+            field="decision",
+        )
+    readable = sharing_service.readable_condition(actor, IntelObject)
+    records = session.scalars(
+        select(IntelObject).where(IntelObject.submission_id == submission_id, readable)
+    ).all()
+    if not records:
+        raise NotFound(f"no submission {submission_id} with records you may read")
+    changed = [r for r in records if r.status != decision]
+    for record in changed:
+        record.status = decision
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action=f"submission.{decision}",
+        target_type="submission",
+        target_id=submission_id,
+        details={"records": len(records), "changed": len(changed), "reason": reason},
+    )
+    return len(changed)

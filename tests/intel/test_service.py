@@ -1,0 +1,104 @@
+"""Validation of records and submissions by fusion-centre analysts."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cyberfusion.account.permissions import Role
+from cyberfusion.audit.models import AuditEntry
+from cyberfusion.core.errors import NotFound, PermissionDenied, ValidationFailed
+from cyberfusion.intake import service as intake_service
+from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
+from cyberfusion.intel import service as intel_service
+from cyberfusion.intel.models import IntelObject
+from cyberfusion.sharing.models import Audience, Tlp
+from cyberfusion.sharing.schemas import LabelsIn
+from tests.factories import account as account_factory
+
+LIST = b"type,value\nipv4-addr,198.51.100.31\ndomain-name,partner-feed.example.org\n"
+
+
+def _partner_submission(session: Session, labels: LabelsIn | None = None) -> int:
+    partner = account_factory.actor(session, org="partner-northwind", role=Role.PARTNER_ANALYST)
+    result = intake_service.submit(
+        session=session,
+        actor=partner,
+        raw=LIST,
+        options=SubmissionOptions(
+            source_format=SourceFormat.CSV,
+            labels=labels or LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
+        ),
+    )
+    return result.id
+
+
+def test_partner_data_enters_unvalidated_and_an_analyst_validates_it(session: Session) -> None:
+    submission_id = _partner_submission(session)
+    records = session.scalars(
+        select(IntelObject).where(IntelObject.submission_id == submission_id)
+    ).all()
+    assert {r.status for r in records} == {"unvalidated"}
+    analyst = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    record = intel_service.validate(
+        session=session,
+        actor=analyst,
+        record_id=records[0].id,
+        decision="validated",
+        reason="checked against telemetry",
+    )
+    assert record.status == "validated"
+    entry = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "record.validated", AuditEntry.target_id == str(record.id)
+        )
+    ).one()
+    assert entry.details == {"from": "unvalidated", "reason": "checked against telemetry"}
+    assert (
+        intel_service.validate_submission(
+            session=session, actor=analyst, submission_id=submission_id, decision="rejected"
+        )
+        == 2
+    )
+    assert {r.status for r in records} == {"rejected"}
+
+
+def test_only_analysts_validate_and_only_what_they_may_read(session: Session) -> None:
+    submission_id = _partner_submission(
+        session, LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION)
+    )
+    record_id = session.scalars(
+        select(IntelObject.id).where(IntelObject.submission_id == submission_id)
+    ).first()
+    assert record_id is not None
+    officer = account_factory.actor(session, org="ncb-fr")
+    with pytest.raises(PermissionDenied):
+        intel_service.validate(
+            session=session, actor=officer, record_id=record_id, decision="validated"
+        )
+    analyst = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    with pytest.raises(NotFound):
+        intel_service.validate(
+            session=session, actor=analyst, record_id=record_id, decision="validated"
+        )
+    with pytest.raises(NotFound):
+        intel_service.validate_submission(
+            session=session, actor=analyst, submission_id=submission_id, decision="validated"
+        )
+
+
+def test_unknown_decision_is_refused(session: Session) -> None:
+    analyst = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    with pytest.raises(ValidationFailed, match="decision must be one of") as excinfo:
+        intel_service.validate(session=session, actor=analyst, record_id=1, decision="maybe")
+    assert excinfo.value.field == "decision"
+
+
+def test_cli_validates_a_submission(session: Session, cli) -> None:  # type: ignore[no-untyped-def]
+    submission_id = _partner_submission(session)
+    result = cli("validate", "--submission", str(submission_id), "--as", "hub")
+    assert result.exit_code == 0, result.output
+    assert f"submission {submission_id}: 2 records validated" in result.output
+    both = cli("validate", "1", "--submission", "2")
+    assert both.exit_code == 2
