@@ -297,3 +297,38 @@ def test_api_state_changes_with_the_cookie_need_the_csrf_header(
         "/api/v1/me/apikeys", json={"name": "from-browser"}, headers={"X-CSRF-Token": token}
     )
     assert accepted.status_code == 201
+
+
+def test_upload_a_file_and_see_the_per_object_result(session: Session, client: TestClient) -> None:
+    user = account_factory.user(session)
+    assert (
+        _login(
+            client, email=user.email, password=account_factory.PASSWORD, code=_code(user)
+        ).status_code
+        == 303
+    )
+    token = _csrf(client, "/submissions/new")
+    response = client.post(
+        "/submissions",
+        data={"csrf_token": token, "format": "csv", "tlp": "green", "audience": "community"},
+        files={
+            "file": (
+                "iocs.csv",
+                b"type,value\nipv4-addr,198.51.100.61\nipv4-addr,300.1.1.1\n",
+                "text/csv",
+            )
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    page = client.get(response.headers["location"])
+    assert page.status_code == 200
+    assert '<dd data-stat="status">rejected</dd>' in page.text
+    assert '<dd data-stat="rejected">1</dd>' in page.text
+    assert "row 3" in page.text
+    refused = client.post(
+        "/submissions",
+        data={"csrf_token": "nope"},
+        files={"file": ("x.txt", b"1.2.3.4", "text/plain")},
+    )
+    assert refused.status_code == 403

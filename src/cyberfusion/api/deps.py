@@ -16,7 +16,6 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.core.db import get_sessionmaker
 from cyberfusion.core.errors import Unauthenticated
 
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -188,7 +188,7 @@ _WALLET_SHAPES: Final = {
     ObservableType.BTC: re.compile(
         r"[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{6,87}|BC1[02-9AC-HJ-NP-Z]{6,87}"
     ),
-    ObservableType.ETH: re.compile(r"0x[0-9a-fA-F]{40}"),
+    ObservableType.ETH: re.compile(r"0[xX][0-9a-fA-F]{40}"),
     ObservableType.XMR: re.compile(r"[48][1-9A-HJ-NP-Za-km-z]{94}|4[1-9A-HJ-NP-Za-km-z]{105}"),
 }
 _INTEGER: Final = re.compile(r"0|[1-9][0-9]*")
@@ -206,7 +206,7 @@ def _pick_type(candidates: list[ObservableType], value: str) -> ObservableType |
 
 _TOKEN: Final = re.compile(
     r"""
-    (?P<ws>[\s\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+)
+    (?P<ws>[ \t\r\n\x0b\x0c\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+)
     |(?P<comment>/\*.*?\*/|//[^\r\n]*)
     |(?P<prefixed>[thb]'(?:[^'\\]|\\['\\])*')
     |(?P<string>'(?:[^'\\]|\\['\\])*')
@@ -313,14 +313,16 @@ def pattern_for(obs_type: ObservableType, value: str) -> str:
     """The pattern `[<object-path> = '<value>']` matching one observable.
 
     Autonomous-system numbers are compared as integers (`[autonomous-system:number = 64500]`),
-    as the property is an integer. Raises ValueError for an ASN that is not a decimal number and
-    for a wallet address whose shape does not match `obs_type` (it could not be read back).
+    as the property is an integer; the canonical "AS64500" is accepted too (observables_in then
+    reads back "64500"). Raises ValueError for an ASN that is not a decimal number and for a
+    wallet address whose shape does not match `obs_type` (it could not be read back).
     """
     object_path = STIX_MAPPING[obs_type].object_path
     if obs_type is ObservableType.ASN:
-        if not _INTEGER.fullmatch(value):
+        number = value[2:] if value[:2] in ("AS", "as", "As", "aS") else value
+        if not _INTEGER.fullmatch(number):
             raise ValueError(f"autonomous-system number {value!r} is not a decimal integer")
-        return f"[{object_path} = {value}]"
+        return f"[{object_path} = {number}]"
     shape = _WALLET_SHAPES.get(obs_type)
     if shape is not None and not shape.fullmatch(value):
         raise ValueError(f"{value!r} does not have the shape of a {obs_type.value}")

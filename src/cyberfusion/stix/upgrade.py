@@ -3,8 +3,9 @@
 The upgrade changes only what STIX 2.1 requires or renamed, and invents nothing (no ids, no
 objects). Mapping, object by object:
 
-- Every object except SCOs gets `spec_version: "2.1"` (2.0 had no top-level SCOs); the bundle
-  loses its `spec_version` (2.1 bundles have none).
+- Every object except SCOs gets `spec_version: "2.1"` (2.0 had no top-level SCOs; on an SCO,
+  where it is optional, a "2.0" becomes "2.1"); the bundle loses its `spec_version` (2.1
+  bundles have none). Objects at any other spec_version are left as they are.
 - `created`/`modified` without millisecond precision (allowed in 2.0, not in 2.1) are padded
   with zeros: `2017-05-31T21:30:19Z` -> `2017-05-31T21:30:19.000Z`. Same instant.
 - indicator: `pattern_type: "stix"` is added (2.0 patterns were always STIX patterns).
@@ -51,7 +52,9 @@ _LABELS_TO: Final = {
     "threat-actor": "threat_actor_types",
     "report": "report_types",
 }
-_NO_MILLIS: Final = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,2}))?Z")
+_NO_MILLIS: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,2}))?Z"
+)
 
 
 def tlp2_marking_definition(level: Tlp) -> dict[str, Any]:
@@ -150,13 +153,16 @@ def upgrade_object(obj: dict[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(obj, dict):
         return obj
-    if obj.get("spec_version") == "2.1":
+    if obj.get("spec_version") not in (None, "2.0"):
+        # 2.1 already, or a version we do not know: validation reports the latter.
         return map_tlp1_markings(obj)
     object_type = obj.get("type")
     if object_type == "marking-definition" and obj.get("id") in TLP1_TO_TLP2:
         return map_tlp1_markings(obj)
     if object_type in SCO_TYPES:
         result = dict(obj)
+        if "spec_version" in result:
+            result["spec_version"] = "2.1"
     else:
         # Rebuilt so that spec_version sits next to type, where readers expect it.
         result = {"type": object_type, "spec_version": "2.1"}

@@ -33,6 +33,10 @@ the MUST rules of `stix2-validator`; where they differ it is on purpose:
   must carry the OASIS TLP 2.0 extension with the matching level and name.
 - Deprecated `observed-data.objects` is accepted: each entry needs a valid `type`, and its
   `*_ref(s)` must name keys of the same dictionary.
+- Indicators with `pattern_type: "stix"` have their pattern checked by `patterns.check_pattern`
+  with the grammar of their `pattern_version` (2.1 unless it says 2.0); other pattern types
+  (sigma, yara, snort, ...) are carried as opaque strings.
+- Objects still at `spec_version: "2.0"` are refused here; `validate_bundle` upgrades them first.
 """
 
 from __future__ import annotations
@@ -118,7 +122,10 @@ _UUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 _IDENTIFIER: Final = re.compile(rf"([a-z][a-z0-9]*(?:-[a-z0-9]+)*)--({_UUID})")
 _PROPERTY_NAME: Final = re.compile(r"[a-z0-9_]{3,250}")
 _DICT_KEY: Final = re.compile(r"[a-zA-Z0-9_-]{1,250}")
-_TIMESTAMP: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z")
+# ASCII digits only, here and below: the regex digit class also takes other Unicode digits.
+_TIMESTAMP: Final = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?Z"
+)
 _HEX: Final = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 # RFC 5646 language tags (a syntax check, not a registry lookup).
@@ -128,15 +135,15 @@ _LANG_TAG: Final = re.compile(
     r"(?:-[0-9a-wyzA-WYZ](?:-[a-zA-Z0-9]{2,8})+)*(?:-[xX](?:-[a-zA-Z0-9]{1,8})+)?"
     r"|[xX](?:-[a-zA-Z0-9]{1,8})+"
 )
-_SELECTOR: Final = re.compile(r"[a-z0-9_-]{3,249}(?:\.(?:\[\d+\]|[a-z0-9_-]{1,250}))*|id")
+_SELECTOR: Final = re.compile(r"[a-z0-9_-]{3,249}(?:\.(?:\[[0-9]+\]|[a-z0-9_-]{1,250}))*|id")
 _EXT_NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*-ext")
 _IPV4: Final = re.compile(
     r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
     r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:/(?:3[0-2]|[12]?[0-9]))?"
 )
 _MAC: Final = re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}")
-_CVE_ID: Final = re.compile(r"CVE-\d{4}-(?:0\d{3}|[1-9]\d{3,})")
-_CAPEC_ID: Final = re.compile(r"CAPEC-\d+")
+_CVE_ID: Final = re.compile(r"CVE-[0-9]{4}-(?:0[0-9]{3}|[1-9][0-9]{3,})")
+_CAPEC_ID: Final = re.compile(r"CAPEC-[0-9]+")
 _RELATIONSHIP_TYPE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _CPE_SPLIT: Final = re.compile(r"(?<!\\):")
 _RESERVED_PROPERTIES: Final = frozenset({"severity", "action", "username", "phone_numbers"})
@@ -402,13 +409,6 @@ def _list_of(item_spec: _Spec) -> Check:
             report.add(path, "must not be an empty list; omit the property instead")
         for position, item in enumerate(value):
             _check_mapping(item, item_spec, f"{path}[{position}]", report)
-
-    return check
-
-
-def _mapping(spec: _Spec) -> Check:
-    def check(value: Any, path: str, report: _Report) -> None:
-        _check_mapping(value, spec, path, report)
 
     return check
 
@@ -838,13 +838,14 @@ def _malware_analysis_rule(obj: dict[str, Any], report: _Report) -> None:
 
 
 def _indicator_rule(obj: dict[str, Any], report: _Report) -> None:
-    if obj.get("pattern_type") != "stix" or not isinstance(obj.get("pattern"), str):
+    pattern = obj.get("pattern")
+    if obj.get("pattern_type") != "stix" or not isinstance(pattern, str) or not pattern.strip():
         return
     version = obj.get("pattern_version", "2.1")
     if version not in ("2.0", "2.1"):
         report.add("pattern_version", f"{version!r} is not a STIX pattern version (2.0 or 2.1)")
         return
-    error = patterns.check_pattern(obj["pattern"], stix_version=version)
+    error = patterns.check_pattern(pattern, stix_version=version)
     if error:
         report.add("pattern", f"invalid STIX pattern: {error}")
 
@@ -1709,8 +1710,8 @@ _SPECS: Final[dict[str, _Spec]] = {
 }
 
 
-_CUSTOM_SDO: Final = _sdo("custom", {})
-_CUSTOM_SCO: Final = _sco("custom", {})
+_CUSTOM_SDO: Final = _sdo("custom objects", {})
+_CUSTOM_SCO: Final = _sco("custom objects", {})
 
 
 def _declared_kind(obj: dict[str, Any]) -> str | None:
