@@ -18,6 +18,7 @@ from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
 from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
+from cyberfusion.knowledge import api as knowledge_api
 from cyberfusion.notification import api as notification_api
 from cyberfusion.registry import api as registry_api
 from cyberfusion.web import views as web_views
@@ -70,7 +71,15 @@ def create_app() -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     api = APIRouter(prefix="/api/v1")
-    for module in (account_api, registry_api, intel_api, intake_api, notification_api, audit_api):
+    for module in (
+        account_api,
+        registry_api,
+        intel_api,
+        intake_api,
+        knowledge_api,
+        notification_api,
+        audit_api,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(web_views.router)

@@ -373,3 +373,131 @@ def validate(
                 reason=reason,
             )
             out.print(f"submission {submission}: {changed} records {decision}")
+
+
+rule_app = typer.Typer(
+    help="Validation rules: whose records enter validated.", no_args_is_help=True
+)
+app.add_typer(rule_app, name="rule")
+
+
+@rule_app.command("add")
+def rule_add(
+    org: Annotated[str, typer.Option(help="organisation whose records the rule covers")],
+    min_confidence: Annotated[int, typer.Option(help="lowest confidence validated (0-100)")],
+    as_: Annotated[str, typer.Option("--as", help="analyst organisation slug")] = "hub",
+) -> None:
+    """Add a rule, e.g. `rule add --org partner-x --min-confidence 80`."""
+    from cyberfusion.intel import service as intel_service
+
+    with unit_of_work() as session:
+        actor = _org_actor(session, as_, Role.HUB_ANALYST)
+        rule = intel_service.add_rule(
+            session=session, actor=actor, org_slug=org, min_confidence=min_confidence
+        )
+        out.print(
+            f"rule {rule.id}: records of {org} with confidence >= {min_confidence} enter validated"
+        )
+
+
+@rule_app.command("apply")
+def rule_apply(
+    as_: Annotated[str, typer.Option("--as", help="analyst organisation slug")] = "hub",
+) -> None:
+    """Validate the waiting records the rules now cover."""
+    from cyberfusion.intel import service as intel_service
+
+    with unit_of_work() as session:
+        changed = intel_service.apply_rules(
+            session=session, actor=_org_actor(session, as_, Role.HUB_ANALYST)
+        )
+        out.print(f"{changed} records validated by rules")
+
+
+@org_app.command("defaults")
+def org_defaults(
+    slug: str,
+    tlp: Annotated[str, typer.Option(help="clear, green, amber or amber+strict")],
+    audience: Annotated[str, typer.Option(help="organisation, country, region, members, ...")],
+) -> None:
+    """Set the labels an organisation's submissions get when nothing else says."""
+    from cyberfusion.registry import service as registry_service
+
+    with unit_of_work() as session:
+        org = registry_service.set_default_labels(
+            session=session, actor=OPERATOR, slug=slug, tlp=tlp, audience=audience
+        )
+        out.print(
+            f"{org.slug}: default TLP:{org.default_tlp.upper()}, audience {org.default_audience}"
+        )
+
+
+knowledge_app = typer.Typer(
+    help="Reference knowledge: MISP galaxies and their aliases.", no_args_is_help=True
+)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+@knowledge_app.command("load")
+def knowledge_load(
+    galaxy: Annotated[
+        list[str] | None,
+        typer.Option(help="a galaxy to load (repeatable); default: the usual threat galaxies"),
+    ] = None,
+) -> None:
+    """Load the MISP galaxies shipped with pymispgalaxies as TLP:CLEAR knowledge of the hub."""
+    import time
+
+    from cyberfusion.knowledge import service as knowledge_service
+
+    started = time.perf_counter()
+    with unit_of_work() as session, err.status("loading MISP galaxies"):
+        actor = _org_actor(session, knowledge_service.HUB_SLUG, Role.HUB_ANALYST)
+        report = knowledge_service.load_galaxies(
+            session=session, actor=actor, galaxies=galaxy or None
+        )
+    for problem in report.problems:
+        err.print(
+            f"skipped ({problem.galaxy} {problem.cluster}, {problem.field}): {problem.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"{len(report.galaxies)} galaxies, {report.clusters} clusters: entries "
+        f"{report.entries_created} new, {report.entries_updated} updated, "
+        f"{report.entries_removed} removed; STIX objects {report.objects_new} new, "
+        f"{report.objects_changed} changed, {report.objects_unchanged} unchanged; "
+        f"{report.ambiguous_keys} names shared by several families "
+        f"({time.perf_counter() - started:.1f} s)",
+        highlight=False,
+    )
+
+
+@knowledge_app.command("resolve")
+def knowledge_resolve(
+    name: str,
+    kind: Annotated[
+        str | None, typer.Option(help="malware, threat-actor, tool or attack-pattern")
+    ] = None,
+) -> None:
+    """Print the family a name belongs to, with its STIX id and aliases."""
+    from cyberfusion.knowledge import service as knowledge_service
+
+    with unit_of_work() as session:
+        found = knowledge_service.lookup(session=session, name=name, kind=kind)
+        if found.entry is None:
+            if found.candidates:
+                err.print(f"{name!r} names several families:", highlight=False)
+                for candidate in found.candidates:
+                    err.print(
+                        f"  {candidate.kind:14} {candidate.name} ({candidate.galaxy}) "
+                        f"{candidate.stix_id}",
+                        highlight=False,
+                    )
+            else:
+                err.print(f"{name!r} is not in the reference knowledge", highlight=False)
+            raise typer.Exit(1)
+        read = knowledge_service.to_read(session=session, entry=found.entry)
+    out.print(f"{read.kind} {read.name} ({read.galaxy}) {read.stix_id}", highlight=False)
+    if read.aliases:
+        out.print("aliases: " + ", ".join(read.aliases), highlight=False, soft_wrap=True)

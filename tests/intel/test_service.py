@@ -102,3 +102,47 @@ def test_cli_validates_a_submission(session: Session, cli) -> None:  # type: ign
     assert f"submission {submission_id}: 2 records validated" in result.output
     both = cli("validate", "1", "--submission", "2")
     assert both.exit_code == 2
+
+
+def test_a_rule_validates_a_partners_confident_records(session: Session, cli) -> None:  # type: ignore[no-untyped-def]
+    partner = account_factory.actor(session, org="partner-northwind", role=Role.PARTNER_ANALYST)
+    for confidence, value in ((85, b"198.51.100.81"), (40, b"198.51.100.82")):
+        intake_service.submit(
+            session=session,
+            actor=partner,
+            raw=b"type,value\nipv4-addr," + value + b"\n",
+            options=SubmissionOptions(
+                source_format=SourceFormat.CSV,
+                evaluation={"confidence": confidence},
+                labels=LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
+            ),
+        )
+    added = cli("rule", "add", "--org", "partner-northwind", "--min-confidence", "80")
+    assert added.exit_code == 0, added.output
+    applied = cli("rule", "apply")
+    assert applied.exit_code == 0, applied.output
+    assert "1 records validated by rules" in applied.output
+    org_id = partner.org_id
+    statuses = dict(
+        session.execute(
+            select(IntelObject.confidence, IntelObject.status).where(
+                IntelObject.owner_org_id == org_id, IntelObject.confidence.in_([85, 40])
+            )
+        ).all()
+    )
+    assert statuses == {85: "validated", 40: "unvalidated"}
+    assert intel_service.rule_threshold(session=session, org_id=org_id) == 80
+
+
+def test_rules_need_an_analyst_and_a_sane_threshold(session: Session) -> None:
+    officer = account_factory.actor(session, org="ncb-fr")
+    with pytest.raises(PermissionDenied):
+        intel_service.add_rule(
+            session=session, actor=officer, org_slug="cert-fr", min_confidence=80
+        )
+    analyst = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    with pytest.raises(ValidationFailed) as excinfo:
+        intel_service.add_rule(
+            session=session, actor=analyst, org_slug="cert-fr", min_confidence=101
+        )
+    assert excinfo.value.field == "min_confidence"

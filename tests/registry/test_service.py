@@ -105,3 +105,17 @@ def test_only_administrators_add_organisations(session: Session) -> None:
 def test_slug_format_is_checked() -> None:
     with pytest.raises(ValueError, match="lower-case"):
         OrganisationCreate(slug="Bad Slug", name="x", kind=OrgKind.CERT)
+
+
+def test_default_labels_are_checked_and_set(session: Session, cli) -> None:  # type: ignore[no-untyped-def]
+    ok = cli("org", "defaults", "cert-fr", "--tlp", "green", "--audience", "community")
+    assert ok.exit_code == 0, ok.output
+    org = registry_service.get_by_slug_or_raise(session=session, slug="cert-fr")
+    assert (org.default_tlp, org.default_audience) == ("green", "community")
+    red = cli("org", "defaults", "cert-fr", "--tlp", "red", "--audience", "members")
+    assert red.exit_code == 2
+    assert "TLP:RED needs an explicit list" in red.output
+    bad = cli("org", "defaults", "cert-fr", "--tlp", "purple", "--audience", "members")
+    assert bad.exit_code == 2
+    assert "(tlp)" in bad.output
+    assert (org.default_tlp, org.default_audience) == ("green", "community")

@@ -8,6 +8,7 @@ def import_all() -> None:
     import cyberfusion.audit.models
     import cyberfusion.intake.models
     import cyberfusion.intel.models
+    import cyberfusion.knowledge.models
     import cyberfusion.notification.models
     import cyberfusion.observable.models
     import cyberfusion.registry.models

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -81,14 +82,26 @@ class _Malware:
     first: datetime
 
 
-def parse_csv(text: str, *, default_time: datetime) -> ParseResult:
-    """Parse a CSV list of indicators; `default_time` is valid_from when a row has no first_seen."""
-    return _CsvParser(default_time).parse(text)
+def parse_csv(
+    text: str,
+    *,
+    default_time: datetime,
+    resolve_sdo: Callable[[str, str], str | None] | None = None,
+) -> ParseResult:
+    """Parse a CSV list of indicators; `default_time` is valid_from when a row has no first_seen.
+
+    `resolve_sdo(stix_type, name)` gives the id of a known family (the reference knowledge's
+    `sdo_resolver`); a malware it knows takes that id.
+    """
+    return _CsvParser(default_time, resolve_sdo).parse(text)
 
 
 class _CsvParser:
-    def __init__(self, default_time: datetime) -> None:
+    def __init__(
+        self, default_time: datetime, resolve_sdo: Callable[[str, str], str | None] | None
+    ) -> None:
         self.default_time = default_time
+        self.resolve_sdo = resolve_sdo
         self.errors: list[ParseError] = []
         self.collector = ObjectCollector()
         self.first_row: dict[str, int] = {}
@@ -251,6 +264,11 @@ class _CsvParser:
         # The id comes from the lower-cased name so "Emotet" and "emotet" are one malware, in
         # this file and across files and formats (the MISP parser does the same).
         malware_id = stable_id("malware", name.lower())
+        known = self.resolve_sdo("malware", name) if self.resolve_sdo is not None else None
+        if known is not None and known.startswith("malware--"):
+            # "agenttesla" and "Negasteal" are the family the reference knowledge calls
+            # Agent Tesla: one malware across files, formats and organisations.
+            malware_id = known
         held = self.malware.get(malware_id)
         if held is None:
             content = {

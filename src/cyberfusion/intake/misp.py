@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -183,8 +184,16 @@ class _ObjectRecord:
     member_ids: list[str] = field(default_factory=list)
 
 
-def parse_misp_event(data: dict[str, Any] | str | bytes) -> ParseResult:
-    """Parse `{"Event": {...}}` or a bare event into STIX objects and per-record errors."""
+def parse_misp_event(
+    data: dict[str, Any] | str | bytes,
+    *,
+    resolve_sdo: Callable[[str, str], str | None] | None = None,
+) -> ParseResult:
+    """Parse `{"Event": {...}}` or a bare event into STIX objects and per-record errors.
+
+    `resolve_sdo(stix_type, name)` gives the id of a known family (the reference knowledge's
+    `sdo_resolver`); a galaxy cluster it knows takes that id, and the id's type.
+    """
     if isinstance(data, str | bytes):
         try:
             data = orjson.loads(data)
@@ -195,12 +204,15 @@ def parse_misp_event(data: dict[str, Any] | str | bytes) -> ParseResult:
     if not isinstance(data, dict):
         reason = 'expected a MISP event: {"Event": {...}} or the event object itself'
         return ParseResult(errors=[ParseError("event", "Event", reason)])
-    return _EventParser(data).parse()
+    return _EventParser(data, resolve_sdo).parse()
 
 
 class _EventParser:
-    def __init__(self, event: dict[str, Any]) -> None:
+    def __init__(
+        self, event: dict[str, Any], resolve_sdo: Callable[[str, str], str | None] | None
+    ) -> None:
         self.event = event
+        self.resolve_sdo = resolve_sdo
         self.errors: list[ParseError] = []
         self.collector = ObjectCollector()
         self.scos: dict[str, _Sco] = {}
@@ -396,6 +408,11 @@ class _EventParser:
         # The id comes from the name, not the cluster uuid: the same malware named by a tag,
         # a cluster or a CSV row is then one object.
         sdo_id = stable_id(sdo_type, value.lower())
+        known = self.resolve_sdo(sdo_type, value) if self.resolve_sdo is not None else None
+        if known is not None:
+            # An alias of a known family ("Negasteal", "APT28 - G0007") takes the family's id,
+            # so reports that name it differently meet on one object.
+            sdo_id, sdo_type = known, known.split("--", 1)[0]
         content: dict[str, Any] = {
             "type": sdo_type,
             "spec_version": "2.1",

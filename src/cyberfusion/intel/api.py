@@ -125,3 +125,37 @@ def validate_submission(
     return SubmissionValidationOut(
         submission_id=submission_id, decision=validation_in.decision, changed=changed
     )
+
+
+class RuleIn(BaseModel):
+    org: str = Field(description="slug of the organisation whose records the rule covers")
+    min_confidence: int = Field(ge=0, le=100)
+
+
+class RuleRead(BaseModel):
+    id: int
+    org_id: int
+    min_confidence: int
+    created_by: str
+
+
+@router.post("/validation-rules", response_model=RuleRead, status_code=201)
+def create_rule(session: DbSession, actor: CurrentActor, rule_in: RuleIn) -> RuleRead:
+    """Records of `org` with confidence >= `min_confidence` enter validated."""
+    rule = intel_service.add_rule(
+        session=session, actor=actor, org_slug=rule_in.org, min_confidence=rule_in.min_confidence
+    )
+    return RuleRead(
+        id=rule.id,
+        org_id=rule.org_id,
+        min_confidence=rule.min_confidence,
+        created_by=rule.created_by,
+    )
+
+
+@router.get("/validation-rules", response_model=list[RuleRead])
+def list_rules(session: DbSession, actor: CurrentActor) -> list[RuleRead]:
+    return [
+        RuleRead(id=r.id, org_id=r.org_id, min_confidence=r.min_confidence, created_by=r.created_by)
+        for r in intel_service.list_rules(session=session, actor=actor)
+    ]

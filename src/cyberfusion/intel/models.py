@@ -43,3 +43,17 @@ class IntelObject(Base):
     source_format: Mapped[str | None] = mapped_column(String(16))
 
     label: Mapped[SharingLabel] = relationship(lazy="joined")
+
+
+class ValidationRule(Base):
+    """Records from `org_id` with at least `min_confidence` enter as validated, without waiting
+    for an analyst (e.g. "partner X, confidence >= 80")."""
+
+    __tablename__ = "validation_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    min_confidence: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(default=True)

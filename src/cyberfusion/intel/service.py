@@ -14,7 +14,7 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.canonical import content_hash
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
-from cyberfusion.intel.models import IntelObject
+from cyberfusion.intel.models import IntelObject, ValidationRule
 from cyberfusion.intel.schemas import IntelObjectCreate, IntelObjectRead
 from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing import service as sharing_service
@@ -233,3 +233,71 @@ def validate_submission(
         details={"records": len(records), "changed": len(changed), "reason": reason},
     )
     return len(changed)
+
+
+def add_rule(
+    *, session: Session, actor: Actor, org_slug: str, min_confidence: int
+) -> ValidationRule:
+    """Let an organisation's records from `min_confidence` up enter validated."""
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    if not 0 <= min_confidence <= 100:
+        raise ValidationFailed("min_confidence is 0 to 100", field="min_confidence")
+    from cyberfusion.registry import service as registry_service
+
+    org = registry_service.get_by_slug_or_raise(session=session, slug=org_slug, field="org")
+    rule = ValidationRule(org_id=org.id, min_confidence=min_confidence, created_by=actor.label)
+    session.add(rule)
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="validation_rule.create",
+        target_type="validation_rule",
+        target_id=rule.id,
+        details={"org": org.slug, "min_confidence": min_confidence},
+    )
+    return rule
+
+
+def list_rules(*, session: Session, actor: Actor) -> Sequence[ValidationRule]:
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    return session.scalars(
+        select(ValidationRule).where(ValidationRule.active.is_(True)).order_by(ValidationRule.id)
+    ).all()
+
+
+def rule_threshold(*, session: Session, org_id: int) -> int | None:
+    """The lowest confidence from which this organisation's records enter validated, if any."""
+    return session.scalar(
+        select(func.min(ValidationRule.min_confidence)).where(
+            ValidationRule.org_id == org_id, ValidationRule.active.is_(True)
+        )
+    )
+
+
+def apply_rules(*, session: Session, actor: Actor) -> int:
+    """Validate the waiting records that a rule now covers; returns how many."""
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    changed = 0
+    for rule in list_rules(session=session, actor=actor):
+        records = session.scalars(
+            select(IntelObject).where(
+                IntelObject.owner_org_id == rule.org_id,
+                IntelObject.status == "unvalidated",
+                IntelObject.confidence >= rule.min_confidence,
+            )
+        ).all()
+        for record in records:
+            record.status = "validated"
+        changed += len(records)
+        if records:
+            audit_service.record(
+                session=session,
+                actor=actor,
+                action="validation_rule.apply",
+                target_type="validation_rule",
+                target_id=rule.id,
+                details={"records": len(records)},
+            )
+    session.flush()
+    return changed

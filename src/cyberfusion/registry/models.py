@@ -55,5 +55,11 @@ class Organisation(Base):
     operational: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Labels for this organisation's submissions when neither the content nor the submission
+    # carries any.
+    default_tlp: Mapped[str] = mapped_column(String(16), default="amber", server_default="amber")
+    default_audience: Mapped[str] = mapped_column(
+        String(16), default="organisation", server_default="organisation"
+    )
 
     country: Mapped[Country | None] = relationship(lazy="joined")

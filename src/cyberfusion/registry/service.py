@@ -173,3 +173,34 @@ def create(*, session: Session, actor: Actor, organisation_in: OrganisationCreat
         },
     )
     return org
+
+
+def set_default_labels(
+    *, session: Session, actor: Actor, slug: str, tlp: str, audience: str
+) -> Organisation:
+    """The labels an organisation's submissions get when nothing else says; checked against
+    the sharing rules like any label (no TLP:RED default: it needs named recipients)."""
+    actor.require(Permission.REGISTRY_ORGANISATION_MANAGE)
+    from pydantic import ValidationError
+
+    from cyberfusion.sharing import service as sharing_service
+    from cyberfusion.sharing.schemas import LabelsIn
+
+    org = get_by_slug_or_raise(session=session, slug=slug)
+    try:
+        labels = LabelsIn.model_validate({"tlp": tlp, "audience": audience})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationFailed(f"{first['msg']}", field=str(first["loc"][0])) from exc
+    sharing_service.normalise(session=session, owner=org, labels_in=labels)
+    org.default_tlp, org.default_audience = labels.tlp.value, labels.audience.value
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="organisation.default_labels",
+        target_type="organisation",
+        target_id=org.id,
+        details={"tlp": tlp, "audience": audience},
+    )
+    return org
