@@ -16,6 +16,7 @@ from cyberfusion.api import problems
 from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
+from cyberfusion.export import api as export_api
 from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
 from cyberfusion.knowledge import api as knowledge_api
@@ -77,6 +78,7 @@ def create_app() -> FastAPI:
         intel_api,
         intake_api,
         knowledge_api,
+        export_api,
         notification_api,
         audit_api,
     ):

@@ -375,6 +375,80 @@ def validate(
             out.print(f"submission {submission}: {changed} records {decision}")
 
 
+@app.command("export")
+def export_(
+    as_: Annotated[str, typer.Option("--as", help="organisation slug: export what it may read")],
+    format: Annotated[str, typer.Option(help="stix, misp or csv")] = "stix",  # noqa: A002
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="STIX type (CSV, MISP: also observable type); repeatable"),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="records stored after this date or time (UTC)")
+    ] = None,
+    tlp: Annotated[list[str] | None, typer.Option(help="current TLP; repeatable")] = None,
+    status: Annotated[str, typer.Option(help="validated, unvalidated or any")] = "any",
+    limit: Annotated[int | None, typer.Option(help="at most this many objects or rows")] = None,
+    all_versions: Annotated[
+        bool, typer.Option(help="every version, not only the latest of each object")
+    ] = False,
+    out_path: Annotated[
+        str | None, typer.Option("--out", help="write to this file, not standard output")
+    ] = None,
+) -> None:
+    """Export what an organisation may read as a STIX 2.1 bundle, a MISP event or CSV."""
+    from pathlib import Path
+
+    from cyberfusion.export import service as export_service
+
+    options = {"types": "--type", "added_after": "--since", "tlp": "--tlp"}
+    try:
+        export_format = export_service.ExportFormat(format)
+        filters = export_service.parse_filters(
+            {
+                "types": type_ or [],
+                "added_after": since,
+                "tlp": tlp or [],
+                "status": status,
+                "limit": limit,
+                "all_versions": all_versions,
+            }
+        )
+    except ValueError:
+        err.print(f"[red]error (--format):[/red] {format!r} is not stix, misp or csv")
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        where = options.get(exc.field or "", f"--{(exc.field or '').replace('_', '-')}")
+        err.print(f"[red]error ({where}):[/red] {exc.detail}", highlight=False)
+        raise typer.Exit(2) from None
+    target = Path(out_path) if out_path else None
+    # Written beside the target and renamed at the end: a failed export leaves no partial file.
+    partial = target.with_name(target.name + ".part") if target else None
+    written = 0
+    with unit_of_work() as session:
+        actor = _org_actor(session, as_)
+        chunks = export_service.export(
+            session=session, actor=actor, export_format=export_format, filters=filters
+        )
+        sink = partial.open("wb") if partial else sys.stdout.buffer
+        try:
+            for chunk in chunks:
+                sink.write(chunk)
+                written += len(chunk)
+        except BaseException:
+            if partial:
+                sink.close()
+                partial.unlink(missing_ok=True)
+            raise
+        if partial:
+            sink.close()
+        else:
+            sink.flush()
+    if target and partial:
+        partial.replace(target)
+        err.print(f"wrote {written:,} bytes to {target}", highlight=False, soft_wrap=True)
+
+
 rule_app = typer.Typer(
     help="Validation rules: whose records enter validated.", no_args_is_help=True
 )

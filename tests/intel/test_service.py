@@ -146,3 +146,44 @@ def test_rules_need_an_analyst_and_a_sane_threshold(session: Session) -> None:
             session=session, actor=analyst, org_slug="cert-fr", min_confidence=101
         )
     assert excinfo.value.field == "min_confidence"
+
+
+def test_relabelling_moves_the_occurrences_with_the_record(session: Session) -> None:
+    from cyberfusion.observable import service as observable_service
+
+    owner = account_factory.actor(session, org="ncb-fr")
+    result = intake_service.submit(
+        session=session,
+        actor=owner,
+        raw=b"type,value\nipv4-addr,198.51.100.91\n",
+        options=SubmissionOptions(
+            source_format=SourceFormat.CSV,
+            labels=LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
+        ),
+    )
+    record_id = result.results[0].record_id
+    assert record_id is not None
+    reader = account_factory.actor(session, org="cert-ng", role=Role.PARTNER_ANALYST)
+    seen = observable_service.lookup(session=session, actor=reader, raw="198.51.100.91")
+    assert len(seen.occurrences) == 1
+    intel_service.relabel(
+        session=session,
+        actor=owner,
+        record_id=record_id,
+        labels_in=LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION),
+    )
+    hidden = observable_service.lookup(session=session, actor=reader, raw="198.51.100.91")
+    assert hidden.occurrences == []
+    assert hidden.hidden_match is True
+
+
+def test_a_stricter_marking_in_the_content_wins_over_the_labels(session: Session) -> None:
+    from tests.factories import intel as intel_factory
+
+    owner = account_factory.actor(session, org="ncb-fr")
+    content = intel_factory.indicator_content("198.51.100.92")
+    content["object_marking_refs"] = ["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"]
+    record = intel_factory.record(
+        session, owner, LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY), content=content
+    )
+    assert record.label.tlp == "amber"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
@@ -18,6 +18,7 @@ from cyberfusion.intel.models import IntelObject, ValidationRule
 from cyberfusion.intel.schemas import IntelObjectCreate, IntelObjectRead
 from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing import service as sharing_service
+from cyberfusion.sharing.models import strictest_tlp
 from cyberfusion.sharing.schemas import LabelsIn, LabelsRead
 
 
@@ -57,7 +58,12 @@ def create(*, session: Session, actor: Actor, object_in: IntelObjectCreate) -> I
         raise ValidationFailed(
             "content needs a type and an id of the form <type>--<uuid>", field="id"
         )
-    label = sharing_service.resolve(session=session, owner=owner, labels_in=object_in.labels)
+    labels_in = object_in.labels
+    marked = strictest_tlp(content.get("object_marking_refs"))
+    if marked is not None and marked.rank > labels_in.tlp.rank:
+        # The content's own marking is stricter than the labels asked for: it wins.
+        labels_in = labels_in.model_copy(update={"tlp": marked})
+    label = sharing_service.resolve(session=session, owner=owner, labels_in=labels_in)
     modified = object_version(content)
     existing = session.scalars(
         select(IntelObject).where(
@@ -139,8 +145,14 @@ def count(*, session: Session, actor: Actor) -> int:
 
 def relabel(*, session: Session, actor: Actor, record_id: int, labels_in: LabelsIn) -> IntelObject:
     record = get_or_raise(session=session, actor=actor, record_id=record_id)
-    sharing_service.relabel(
+    label = sharing_service.relabel(
         session=session, actor=actor, record=record, labels_in=labels_in, target_type="intel_object"
+    )
+    # Occurrences carry their record's label so lookups filter without a join; they follow it.
+    from cyberfusion.observable.models import Occurrence
+
+    session.execute(
+        update(Occurrence).where(Occurrence.intel_object_id == record.id).values(label_id=label.id)
     )
     return record
 
