@@ -57,8 +57,14 @@ def test_security_headers_on_every_response(client: TestClient, path: str) -> No
 def test_pages_load_assets_only_from_this_server(client: TestClient) -> None:
     page = client.get("/login").text
     links = re.findall(r'(?:href|src|action)="([^"]*)"', page)
-    assert sorted(set(links)) == ["/", "/api/v1/openapi.json", "/login", "/static/app.css"]
-    for link in ("/static/app.css", "/api/v1/openapi.json"):
+    assert sorted(set(links)) == [
+        "/",
+        "/api/v1/openapi.json",
+        "/login",
+        "/static/app.css",
+        "/static/favicon.svg",
+    ]
+    for link in ("/static/app.css", "/static/favicon.svg", "/api/v1/openapi.json"):
         assert client.get(link).status_code == 200
 
 

@@ -264,3 +264,152 @@ def test_value_embedded_in_prose_is_found(item: tuple[T, str], punctuation: str)
         embedded = raw.strip()
     text = f"Analysts saw {embedded}{punctuation} in the logs (TLP:AMBER)."
     assert (canonical_type, value) in {(found.obs_type, found.value) for found in extract(text)}
+
+
+# --------------------------------------------------------------------------- unicode and scripts
+
+
+def _full_width(text: str) -> str:
+    """ASCII as typed with a Chinese or Japanese input method (U+FF01 to U+FF5E)."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
+def test_zero_width_characters_are_skipped_and_offsets_keep_them() -> None:
+    text = "see ev\u200bil-domain.com now"
+    assert extract(text) == [
+        Extracted(
+            obs_type=T.DOMAIN,
+            value="evil-domain.com",
+            raw="ev\u200bil-domain.com",
+            start=4,
+            end=20,
+        )
+    ]
+
+
+def test_chinese_text_without_spaces_ends_observables_at_the_script_change() -> None:
+    text = "请访问evil-update.com下载\uff0c服务器IP为103.45.67.89。"
+    found = extract(text)
+    assert [(item.obs_type, item.value, item.raw, item.start) for item in found] == [
+        (T.DOMAIN, "evil-update.com", "evil-update.com", 3),
+        (T.IPV4, "103.45.67.89", "103.45.67.89", 27),
+    ]
+
+
+def test_url_stops_at_full_width_punctuation_and_chinese() -> None:
+    assert _pairs("链接\uff1ahttps://icbc-verify.cn/login\uff0c请勿点击") == [
+        ("url", "https://icbc-verify.cn/login"),
+        ("domain-name", "icbc-verify.cn"),
+    ]
+
+
+def test_full_width_and_ideographic_dots() -> None:
+    shop = _full_width("evil-shop.com")
+    text = f"admin\uff20evil-mail.com, evil。example。com, {shop}; 完成。下一步"
+    found = extract(text)
+    assert [(item.obs_type.value, item.value, item.raw) for item in found] == [
+        ("email-addr", "admin@evil-mail.com", "admin\uff20evil-mail.com"),
+        ("domain-name", "evil-mail.com", "evil-mail.com"),
+        ("domain-name", "evil.example.com", "evil。example。com"),
+        ("domain-name", "evil-shop.com", shop),
+    ]
+
+
+def test_bare_dot_word_is_refanged_only_between_host_labels() -> None:
+    text = "the dot com bubble is over; avoid secure-update dot com"
+    assert extract(text) == [
+        Extracted(
+            obs_type=T.DOMAIN,
+            value="secure-update.com",
+            raw="secure-update dot com",
+            start=34,
+            end=55,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- precision rules
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fixed in 9.16.3.19 or later and 9.18.2.5 and later.",
+        "User-Agent: Chrome/120.0.0.0 Safari/537.36; Server: PHP/8.1.2.1",
+        "See section 4.2.1.3, clause 5.1.1.2, OID 2.5.4.3 and recommendations 1.1.1.1 and 1.1.1.2.",
+        "versión 2.4.1.8, версия 2.4.1.10, 版本2.4.1.11",
+    ],
+)
+def test_more_version_contexts(text: str) -> None:
+    assert extract(text) == []
+
+
+def test_squid_hierarchy_code_before_an_address_is_not_a_product() -> None:
+    assert _pairs("TCP_MISS/200 HIER_DIRECT/185.215.113.66 -") == [("ipv4-addr", "185.215.113.66")]
+
+
+def test_address_followed_by_a_path_is_also_a_url_but_a_netmask_is_not() -> None:
+    assert _pairs("get 203.0.113.99/p.sh and 198.51.100.0/255.255.255.0") == [
+        ("url", "http://203.0.113.99/p.sh"),
+        ("ipv4-addr", "203.0.113.99"),
+        ("ipv4-addr", "198.51.100.0"),
+        ("ipv4-addr", "255.255.255.0"),
+    ]
+
+
+def test_ipv6_with_zone_index_is_not_reported() -> None:
+    assert _pairs("fe80::1ff:fe23:4567:890a%eth0 and 2001:db8::5") == [("ipv6-addr", "2001:db8::5")]
+
+
+def test_file_extension_tlds_files_and_hosts() -> None:
+    text = (
+        "Terminal.app, Invoice.pdf.zip, app.bundle.js.map, main.rs, coin-zilla.app, "
+        "cute-pudding-05af50.netlify.app, easy-blue-tick.surge.sh, dental.simptomi.rs"
+    )
+    assert [value for _, value in _pairs(text)] == [
+        "coin-zilla.app",
+        "cute-pudding-05af50.netlify.app",
+        "easy-blue-tick.surge.sh",
+        "dental.simptomi.rs",
+    ]
+
+
+def test_code_and_identifiers_versus_hosts() -> None:
+    text = (
+        "logger.info(x); self.name; com.apple.security; io.netty.channel; ASP.NET; Dr.med.vet.; "
+        "sys.usapappers.com; io.withlincolnproductions.com; gov.in.crsa.site; "
+        "gov.verifycertificate.co.in"
+    )
+    assert [value for _, value in _pairs(text)] == [
+        "sys.usapappers.com",
+        "io.withlincolnproductions.com",
+        "gov.in.crsa.site",
+        "gov.verifycertificate.co.in",
+    ]
+
+
+def test_identifier_context_before_a_32_digit_hex_run() -> None:
+    md5 = "3f2504e04f8911d39a0c0305e82c3301"
+    sha256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+    text = f"Request ID: {md5}, session id={md5.upper()}; sample id: {sha256}; MD5: {md5}"
+    assert _pairs(text) == [("sha256", sha256), ("md5", md5)]
+
+
+def test_defanged_upper_case_scheme_keeps_https() -> None:
+    assert _pairs("HXXPS://CDN-EVIL[.]NET/DL/A.BIN") == [
+        ("url", "https://cdn-evil.net/DL/A.BIN"),
+        ("domain-name", "cdn-evil.net"),
+    ]
+
+
+def test_repeated_names_are_normalised_once_and_reported_once() -> None:
+    text = " ".join(["beacon to cdn-update-check.net"] * 50)
+    assert extract(text) == [
+        Extracted(
+            obs_type=T.DOMAIN,
+            value="cdn-update-check.net",
+            raw="cdn-update-check.net",
+            start=10,
+            end=30,
+        )
+    ]

@@ -17,13 +17,19 @@ from cyberfusion.observable.normalize import (
     BECH32M_CONST,
     IBAN_LENGTHS,
     InvalidObservable,
+    RefangEdit,
+    _icann_rules,
+    _psl,
     bech32_hrp_expand,
     bech32_polymod,
     detect,
     iban_remainder,
+    is_known_tld,
     keccak256,
+    known_tlds,
     map_offset,
     normalise,
+    normalise_refanged,
     normalise_typed,
     refang,
     refang_spans,
@@ -650,6 +656,30 @@ REFANG = [
     ("http[:]//evil.com[/]path", "http://evil.com/path"),
     ("nothing to do here: (see above) [1]", "nothing to do here: (see above) [1]"),
     ("the hxxp word alone", "the hxxp word alone"),
+    (
+        "HXXPS://EVIL[.]COM and Hxtps://a[.]b and htxp://c[.]d",
+        "https://EVIL.COM and https://a.b and http://c.d",
+    ),
+    ("ahxxp://x and fxps://files[.]example", "ahxxp://x and ftps://files.example"),
+    ("evil {dot} com, evil[DOT]com, user {at} evil.com", "evil.com, evil.com, user@evil.com"),
+    (
+        "secure-update dot com, mail DOT evil-domain DOT ru",
+        "secure-update.com, mail.evil-domain.ru",
+    ),
+    (
+        "the dot com era, polka dot dress, evil dot notatld",
+        "the dot com era, polka dot dress, evil dot notatld",
+    ),
+    ("ev\u200bil.c\u200c\u200dom, pay\u00adpal.com, \ufeffx\u2060y", "evil.com, paypal.com, xy"),
+    (
+        "\uff45\uff56\uff49\uff4c\uff0e\uff43\uff4f\uff4d, admin\uff20evil.com, "
+        "https\uff1a\uff0f\uff0fx.org",
+        "evil.com, admin@evil.com, https://x.org",
+    ),
+    (
+        "evil。com and evil\uff61net, but 完成。下一步, 完成\uff0e下一步 and \uff15\uff0e\uff10",
+        "evil.com and evil.net, but 完成。下一步, 完成\uff0e下一步 and 5.0",
+    ),
 ]
 
 
@@ -679,6 +709,52 @@ def test_refang_spans_map_offsets_back_to_the_original() -> None:
     )
     assert map_offset(edits, starts, len(refanged), is_end=True) == len(text)
     assert refang_spans("no defang") == ("no defang", ())
+
+
+def test_refang_spans_removed_characters_map_back() -> None:
+    text = "a ev\u200b\u200bil[.]com b"
+    refanged, edits = refang_spans(text)
+    assert refanged == "a evil.com b"
+    assert edits == (RefangEdit(4, 4, 4, 6), RefangEdit(6, 7, 8, 11))
+    starts = [edit.start for edit in edits]
+    begin, end = refanged.index("evil"), refanged.index(" b")
+    assert (begin, end) == (2, 10)
+    orig = (
+        map_offset(edits, starts, begin, is_end=False),
+        map_offset(edits, starts, end, is_end=True),
+    )
+    assert text[orig[0] : orig[1]] == "ev\u200b\u200bil[.]com"
+    # A name that starts right after removed characters starts after them in the original too.
+    assert map_offset(edits, starts, 4, is_end=False) == 6
+
+
+def test_normalise_refanged_does_not_refang_again() -> None:
+    assert normalise_refanged(T.DOMAIN, "Evil.COM") == (T.DOMAIN, "evil.com")
+    assert normalise_refanged(T.IPV6, "::ffff:198.51.100.7") == (T.IPV4, "198.51.100.7")
+    with pytest.raises(InvalidObservable) as caught:
+        normalise_refanged(T.DOMAIN, "evil[.]com")
+    assert caught.value.reason == (
+        "'evil[.]com' is not a domain name: label 'evil[' may contain only letters, digits, "
+        "hyphens and underscores, and may not start or end with a hyphen"
+    )
+    assert normalise_typed(T.DOMAIN, "evil[.]com") == (T.DOMAIN, "evil.com")
+
+
+def test_known_tlds() -> None:
+    tlds = known_tlds()
+    assert {"com", "uk", "xn--p1ai", "onion"} <= tlds
+    assert "notatld" not in tlds
+    assert all(is_known_tld(tld) for tld in ("com", "uk", "xn--p1ai"))
+
+
+def test_tlds_without_deeper_rules_need_no_public_suffix_lookup() -> None:
+    # _domain trusts that a name under such a TLD has the TLD as its public suffix.
+    known, simple = _icann_rules()
+    assert {"com", "net", "xyz", "top"} <= simple
+    assert {"uk", "jp", "er", "ck"}.isdisjoint(simple)
+    assert simple < known
+    psl = _psl()
+    assert [tld for tld in sorted(simple) if psl.publicsuffix(f"x.y.{tld}") != tld] == []
 
 
 # --------------------------------------------------------------------------- properties

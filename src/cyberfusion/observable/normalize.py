@@ -8,8 +8,8 @@ import hashlib
 import ipaddress
 import re
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import idna
@@ -25,8 +25,10 @@ __all__ = [
     "RefangEdit",
     "detect",
     "is_known_tld",
+    "known_tlds",
     "map_offset",
     "normalise",
+    "normalise_refanged",
     "normalise_typed",
     "refang",
     "refang_spans",
@@ -50,9 +52,11 @@ def _fail(obs_type: ObservableType, raw: str, reason: str) -> InvalidObservable:
 # --------------------------------------------------------------------------- refang
 
 
-@dataclass(frozen=True, slots=True)
-class RefangEdit:
-    """One replacement made by refanging: text[orig_start:orig_end] became refanged[start:end]."""
+class RefangEdit(NamedTuple):
+    """One replacement made by refanging: text[orig_start:orig_end] became refanged[start:end].
+
+    A named tuple rather than a dataclass: long defanged reports produce tens of thousands.
+    """
 
     start: int
     end: int
@@ -60,63 +64,113 @@ class RefangEdit:
     orig_end: int
 
 
-# Each alternative is one defanging convention seen in CERT reports and phishing write-ups.
-# The leading lookahead lets the regex engine skip quickly to the few characters that can start
-# a defang. One space or tab on each side of a bracketed dot or at-sign ("evil [.] com") is part
-# of the defang; refang_spans absorbs it.
+# Each alternative is one defanging convention seen in CERT reports and phishing write-ups. Every
+# match starts with one character of the leading class, so the regex engine jumps straight to the
+# few places that can start a defang (a bare lookahead or lookbehind in front would make it try
+# every position). Schemes are found at their "x" ("hxxp", "hxtp", "htxp", "fxp"); the letters
+# before it are checked by lookbehind and added back to the span in refang_spans. One space or tab
+# on each side of a bracketed dot or at-sign ("evil [.] com") is part of the defang.
+_ZERO_WIDTH = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
 _REFANG_RE = re.compile(
-    r"""
-    (?=[hHfF\[({\\])
+    rf"""
+    [xX\[({{\\{_ZERO_WIDTH}]
     (?:
-      (?P<scheme>\b(?:h[xX]{2}p|h[xX]tp|ht[xX]p|f[xX]p)(?P<s>[sS]?)(?=[\[({]?:))
-    | (?P<sep>[\[({]://[\])}]|[\[({]:[\])}]//|[\[({]:[\])}])
-    | (?P<dot>[\[({][ \t]?(?:\.|dot|DOT|Dot)[ \t]?[\])}]|\\\.)
-    | (?P<at>[\[({][ \t]?(?:@|at|AT|At)[ \t]?[\])}])
-    | (?P<slash>[\[({]/[\])}])
+      (?<=[hH][xX])(?<!\w[hH][xX])(?P<hx>[xX][pP]|[tT][pP])(?P<hx_s>[sS]?)(?=[\[({{]?:)
+    | (?<=[hH][tT][xX])(?<!\w[hH][tT][xX])[pP](?P<htx_s>[sS]?)(?=[\[({{]?:)
+    | (?<=[fF][xX])(?<!\w[fF][xX])[pP](?P<fx_s>[sS]?)(?=[\[({{]?:)
+    | (?<=[\[({{])
+      (?:
+        (?P<sep>://[\])}}]|:[\])}}]//|:[\])}}])
+      | [ \t]?(?:(?P<dot>\.|dot|DOT|Dot)|(?P<at>@|at|AT|At))[ \t]?[\])}}]
+      | (?P<slash>/[\])}}])
+      )
+    | (?<=\\)(?P<backslash>\.)
+    | (?<=[{_ZERO_WIDTH}])(?P<zero_width>[{_ZERO_WIDTH}]*+)
     )
     """,
     re.VERBOSE,
 )
+# "evil dot com": a bare word needs more care than a bracketed one ("the dot com bubble"), see
+# _bare_dot_ok. Each regex starts with its literal, which the engine finds fast.
+_BARE_DOT_RES = (
+    re.compile(r" dot (?<=[A-Za-z0-9] dot )(?=[A-Za-z0-9])"),
+    re.compile(r" DOT (?<=[A-Za-z0-9] DOT )(?=[A-Za-z0-9])"),
+)
+_WORD_BEFORE_RE = re.compile(r"[A-Za-z0-9\-]*$")
+_WORD_AFTER_RE = re.compile(r"[A-Za-z0-9\-]*")
+# Words before a bare "dot" that make it English, not a defang ("the dot com era").
+_BARE_DOT_STOPWORDS = frozenset({
+    "a", "an", "and", "at", "by", "each", "every", "for", "from", "her", "his", "in", "its", "my",
+    "new", "no", "of", "old", "on", "one", "or", "our", "polka", "same", "that", "the", "their",
+    "these", "this", "those", "to", "with", "your",
+})  # fmt: skip
+# Full-width forms (U+FF01-FF5E) of ASCII, as in a domain or an e-mail address typed with a
+# Chinese or Japanese input method: the same characters, so they are mapped one to one (offsets
+# do not move). The full stop (U+FF0E) is left to _WIDE_DOT_RE: in Chinese and Japanese text
+# it also ends sentences.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F) if code != 0xFF0E}
+_FULL_WIDTH_RE = re.compile("[\uff01-\uff0d\uff0f-\uff5e]")
+# Ideographic and full-width full stops between ASCII letters or digits ("evil。com") are dots.
+_WIDE_DOT_RE = re.compile(r"(?<=[A-Za-z0-9\-])[\u3002\uff0e\uff61](?=[A-Za-z0-9])")
 
 
-def _refang_replacement(match: re.Match[str]) -> str:
-    if match.group("scheme") is not None:
-        word = match.group("scheme").lower()
-        return ("ftp" if word.startswith("f") else "http") + match.group("s").lower()
-    if match.group("sep") is not None:
-        return "://" if "//" in match.group("sep") else ":"
-    if match.group("dot") is not None:
-        return "."
-    if match.group("at") is not None:
-        return "@"
-    return "/"
+# What replaces each kind of match (named by its last group), and for schemes how many letters
+# before the match belong to it.
+_REPLACEMENTS = {"dot": ".", "backslash": ".", "at": "@", "slash": "/", "zero_width": ""}
+_SCHEMES = {"hx_s": (1, "http"), "htx_s": (2, "http"), "fx_s": (1, "ftp")}
+
+
+def _bare_dot_ok(text: str, start: int, end: int) -> bool:
+    """Whether " dot " at text[start:end] joins two labels of a host name."""
+    before = _WORD_BEFORE_RE.search(text, max(0, start - 64), start)
+    if before is None or before.group().lower() in _BARE_DOT_STOPWORDS:
+        return False
+    after = _WORD_AFTER_RE.match(text, end)
+    if after is None:
+        return False
+    word_end = after.end()
+    if is_known_tld(after.group().lower()):
+        return True
+    # "mail dot evil-domain dot ru": a label that is not a TLD must be followed by another dot.
+    follows = text[word_end : word_end + 5]
+    return follows in (" dot ", " DOT ")
 
 
 def refang_spans(text: str) -> tuple[str, tuple[RefangEdit, ...]]:
-    """Refang `text` and return the edits, so offsets can be mapped back to the original."""
+    """Refang `text` and return the edits, so offsets can be mapped back to the original.
+
+    Besides the defangs listed in `refang`, full-width ASCII becomes ASCII, an ideographic or
+    full-width full stop between ASCII letters becomes ".", and zero-width characters (soft
+    hyphen, zero-width space and joiners, word joiner, BOM) are removed. The one-to-one
+    replacements leave offsets unchanged and are not listed as edits.
+    """
+    if not text.isascii():
+        # str.translate looks up every character: only pay for it when there is something to do.
+        if _FULL_WIDTH_RE.search(text) is not None:
+            text = text.translate(_FULL_WIDTH)
+        if "\u3002" in text or "\uff0e" in text or "\uff61" in text:
+            text = _WIDE_DOT_RE.sub(".", text)
+    spans: Iterable[tuple[int, int, str]] = _defang_spans(text)
+    bare = [
+        (match.start(), match.end(), ".")
+        for bare_re in _BARE_DOT_RES
+        if bare_re.pattern[:5] in text
+        for match in bare_re.finditer(text)
+        if _bare_dot_ok(text, match.start(), match.end())
+    ]
+    if bare:
+        spans = sorted([*spans, *bare])
     pieces: list[str] = []
     edits: list[RefangEdit] = []
     last = 0
     shift = 0  # refanged offset minus original offset, up to `last`
-    for match in _REFANG_RE.finditer(text):
-        orig_start, orig_end = match.span()
-        replacement = _refang_replacement(match)
-        if replacement in (".", "@") and text[orig_start] != "\\":
-            if orig_start > last and text[orig_start - 1] in " \t":
-                orig_start -= 1
-            if orig_end < len(text) and text[orig_end] in " \t":
-                orig_end += 1
+    for orig_start, orig_end, replacement in spans:
+        if orig_start < last:
+            continue  # overlaps the previous defang
         pieces.append(text[last:orig_start])
-        start = orig_start + shift
         pieces.append(replacement)
-        edits.append(
-            RefangEdit(
-                start=start,
-                end=start + len(replacement),
-                orig_start=orig_start,
-                orig_end=orig_end,
-            )
-        )
+        start = orig_start + shift
+        edits.append(RefangEdit(start, start + len(replacement), orig_start, orig_end))
         shift += len(replacement) - (orig_end - orig_start)
         last = orig_end
     if not edits:
@@ -125,8 +179,34 @@ def refang_spans(text: str) -> tuple[str, tuple[RefangEdit, ...]]:
     return "".join(pieces), tuple(edits)
 
 
+def _defang_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, replacement) of each bracket, scheme, backslash or zero-width defang."""
+    last = 0
+    size = len(text)
+    for match in _REFANG_RE.finditer(text):
+        kind = match.lastgroup or ""
+        orig_start, orig_end = match.span()
+        if kind in _REPLACEMENTS:
+            replacement = _REPLACEMENTS[kind]
+            if kind in ("dot", "at"):
+                if orig_start > last and text[orig_start - 1] in " \t":
+                    orig_start -= 1
+                if orig_end < size and text[orig_end] in " \t":
+                    orig_end += 1
+        elif kind == "sep":
+            replacement = "://" if "//" in match.group("sep") else ":"
+        else:
+            back, word = _SCHEMES[kind]
+            orig_start -= back
+            replacement = word + match.group(kind).lower()
+        yield orig_start, orig_end, replacement
+        last = orig_end
+
+
 def refang(text: str) -> str:
-    """Undo common defanging: hxxp(s)/fxp schemes, [.] (.) {.} [dot], [:], [://], [@] (at) [at]."""
+    """Undo defanging: hxxp(s)/hxtp/htxp/fxp schemes in any case, [.] (.) {.} [dot] (dot) {dot}
+    and a bare " dot " between host labels, [:] [://], [@] (@) [at] (at) {at}, [/], \\.,
+    full-width characters and zero-width characters."""
     return refang_spans(text)[0]
 
 
@@ -162,9 +242,11 @@ def _psl() -> PublicSuffixList:
 
 
 @functools.cache
-def _icann_tlds() -> frozenset[str]:
-    """Top-level domains of the ICANN section of the bundled public suffix list, as ASCII."""
+def _icann_rules() -> tuple[frozenset[str], frozenset[str]]:
+    """TLDs of the ICANN section of the bundled public suffix list (ASCII or punycode), and those
+    of them whose only rule is the TLD itself (".com"), for which the suffix needs no lookup."""
     tlds: set[str] = set()
+    deeper: set[str] = set()
     in_icann = False
     with open(publicsuffixlist.PSLFILE, encoding="utf-8") as handle:
         for line in handle:
@@ -175,14 +257,23 @@ def _icann_tlds() -> frozenset[str]:
                 break
             elif in_icann and rule and not rule.startswith("//"):
                 # Rules such as "co.za" list a TLD ("za") that is not a suffix on its own.
-                tld = rule.split()[0].lstrip("!").rsplit(".", 1)[-1].lower()
-                tlds.add(tld if tld.isascii() else tld.encode("idna").decode("ascii"))
-    return frozenset(tlds)
+                text = rule.split()[0]
+                tld = text.lstrip("!").rsplit(".", 1)[-1].lower()
+                tld = tld if tld.isascii() else tld.encode("idna").decode("ascii")
+                tlds.add(tld)
+                if "." in text or text.startswith(("!", "*")):
+                    deeper.add(tld)
+    return frozenset(tlds), frozenset(tlds - deeper)
 
 
 def is_known_tld(tld: str) -> bool:
     """Whether `tld` (lower-case ASCII or punycode) is a TLD in the public suffix list."""
-    return tld in _icann_tlds()
+    return tld in _icann_rules()[0]
+
+
+def known_tlds() -> frozenset[str]:
+    """All TLDs of the public suffix list (lower-case ASCII or punycode), for bulk checks."""
+    return _icann_rules()[0]
 
 
 _LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
@@ -208,26 +299,15 @@ def _encode_label(label: str, raw: str) -> str:
             ) from None
 
 
-def _domain(raw: str) -> str:
+# A name whose labels are all valid, checked in one step; the label-by-label loop in _domain only
+# runs to say which label is wrong (or to check punycode).
+_VALID_NAME_RE = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+)
+
+
+def _check_labels(raw: str, labels: list[str]) -> None:
     obs_type = ObservableType.DOMAIN
-    text = raw.strip().translate(_IDEOGRAPHIC_DOTS)
-    if text.endswith("."):
-        text = text[:-1]
-    if not text:
-        raise _fail(obs_type, raw, f"{raw!r} is not a domain name: it is empty")
-    if text.isascii():
-        labels = text.lower().split(".")
-    else:
-        labels = [_encode_label(label, raw) for label in text.split(".")]
-    name = ".".join(labels)
-    if len(name) > 253:
-        raise _fail(obs_type, raw, f"{raw!r} is not a domain name: {len(name)} characters > 253")
-    if len(labels) < 2:
-        raise _fail(
-            obs_type,
-            raw,
-            f"{raw!r} is not a domain name: a single label has no registrable domain",
-        )
     for label in labels:
         if not label:
             raise _fail(obs_type, raw, f"{raw!r} is not a domain name: it has an empty label")
@@ -254,36 +334,70 @@ def _domain(raw: str) -> str:
                     raw,
                     f"{raw!r} is not a domain name: label {label!r} is not valid punycode",
                 ) from None
+
+
+def _domain(raw: str) -> str:
+    obs_type = ObservableType.DOMAIN
+    text = raw.strip()
+    if not text.isascii():
+        text = text.translate(_IDEOGRAPHIC_DOTS)
+    if text.endswith("."):
+        text = text[:-1]
+    if not text:
+        raise _fail(obs_type, raw, f"{raw!r} is not a domain name: it is empty")
+    if text.isascii():
+        name = text.lower()
+        labels = name.split(".")
+    else:
+        labels = [_encode_label(label, raw) for label in text.split(".")]
+        name = ".".join(labels)
+    if len(name) > 253:
+        raise _fail(obs_type, raw, f"{raw!r} is not a domain name: {len(name)} characters > 253")
+    if len(labels) < 2:
+        raise _fail(
+            obs_type,
+            raw,
+            f"{raw!r} is not a domain name: a single label has no registrable domain",
+        )
+    if _VALID_NAME_RE.fullmatch(name) is None or "xn--" in name:
+        _check_labels(raw, labels)
     tld = labels[-1]
-    if not is_known_tld(tld):
+    known, simple = _icann_rules()
+    if tld not in known:
         raise _fail(
             obs_type,
             raw,
             f"{raw!r} is not a domain name: unknown top-level domain '.{tld}'",
         )
-    suffix = _psl().publicsuffix(name, accept_unknown=False)
-    if suffix is None:
-        raise _fail(
-            obs_type,
-            raw,
-            f"{raw!r} is not a registrable domain name: names under '.{tld}' are registered "
-            f"only below the suffixes that the public suffix list gives for '.{tld}'",
-        )
-    if suffix == name:
-        raise _fail(
-            obs_type,
-            raw,
-            f"{raw!r} is a public suffix (like 'co.uk'), not a registrable domain name",
-        )
-    registrable = labels[-(suffix.count(".") + 2) :]
-    if any("_" in label for label in registrable):
-        # Underscores occur in service labels (_dmarc.example.com), never in registered names.
-        raise _fail(
-            obs_type,
-            raw,
-            f"{raw!r} is not a domain name: an underscore in the registered name "
-            f"{'.'.join(registrable)!r} is not allowed",
-        )
+    if tld in simple:
+        suffix_size = 1  # "com" has no deeper rules: no need to ask the public suffix list
+    else:
+        suffix = _psl().publicsuffix(name, accept_unknown=False)
+        if suffix is None:
+            raise _fail(
+                obs_type,
+                raw,
+                f"{raw!r} is not a registrable domain name: names under '.{tld}' are registered "
+                f"only below the suffixes that the public suffix list gives for '.{tld}'",
+            )
+        if suffix == name:
+            raise _fail(
+                obs_type,
+                raw,
+                f"{raw!r} is a public suffix (like 'co.uk'), not a registrable domain name",
+            )
+        suffix_size = suffix.count(".") + 1
+    if "_" in name:
+        registrable = labels[-(suffix_size + 1) :]
+        if any("_" in label for label in registrable):
+            # Underscores occur in service labels (_dmarc.example.com), never in registered
+            # names.
+            raise _fail(
+                obs_type,
+                raw,
+                f"{raw!r} is not a domain name: an underscore in the registered name "
+                f"{'.'.join(registrable)!r} is not allowed",
+            )
     return name
 
 
@@ -1040,13 +1154,18 @@ def normalise_typed(obs_type: ObservableType, raw: str) -> tuple[ObservableType,
     """Canonical (type, value); only IPv4-mapped IPv6 changes type (it becomes ipv4-addr)."""
     text = refang(raw) if obs_type in _NETWORK_TYPES else raw
     try:
-        if obs_type is ObservableType.IPV6:
-            return _ipv6(text)
-        return obs_type, _SIMPLE[obs_type](text)
+        return normalise_refanged(obs_type, text)
     except InvalidObservable as error:
         if text is raw:
             raise
         raise _fail(obs_type, raw, error.reason) from None
+
+
+def normalise_refanged(obs_type: ObservableType, text: str) -> tuple[ObservableType, str]:
+    """normalise_typed for text that is already refanged, as `extract` has it: no second pass."""
+    if obs_type is ObservableType.IPV6:
+        return _ipv6(text)
+    return obs_type, _SIMPLE[obs_type](text)
 
 
 def normalise(obs_type: ObservableType, raw: str) -> str:
