@@ -22,6 +22,7 @@ from cyberfusion.intel import api as intel_api
 from cyberfusion.knowledge import api as knowledge_api
 from cyberfusion.notification import api as notification_api
 from cyberfusion.registry import api as registry_api
+from cyberfusion.taxii import api as taxii_api
 from cyberfusion.web import views as web_views
 
 CONTENT_SECURITY_POLICY = (
@@ -84,6 +85,8 @@ def create_app() -> FastAPI:
     ):
         api.include_router(module.router)
     app.include_router(api)
+    # TAXII 2.1 lives beside the REST API, with TAXII error messages instead of RFC 9457.
+    taxii_api.install(app)
     app.include_router(web_views.router)
     app.mount(
         "/static",

@@ -32,7 +32,9 @@ def get_session() -> Iterator[Session]:
         session.close()
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# "function" scope: commit before the response is sent, so a client that reads right after a
+# write sees it. Streaming responses read through a fresh transaction of the same session.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _key_from_header(request: Request) -> str | None:

@@ -12,4 +12,5 @@ def import_all() -> None:
     import cyberfusion.notification.models
     import cyberfusion.observable.models
     import cyberfusion.registry.models
-    import cyberfusion.sharing.models  # noqa: F401
+    import cyberfusion.sharing.models
+    import cyberfusion.taxii.models  # noqa: F401
