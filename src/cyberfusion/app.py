@@ -17,6 +17,7 @@ from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
 from cyberfusion.export import api as export_api
+from cyberfusion.feed import api as feed_api
 from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
 from cyberfusion.knowledge import api as knowledge_api
@@ -80,6 +81,7 @@ def create_app() -> FastAPI:
         intake_api,
         knowledge_api,
         export_api,
+        feed_api,
         notification_api,
         audit_api,
     ):

@@ -278,7 +278,8 @@ def import_(
     from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
     from cyberfusion.sharing.schemas import LabelsIn
 
-    raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    source = None if path == "-" else Path(path)
+    raw = sys.stdin.buffer.read() if source is None else b""
     try:
         labels = None
         if tlp or audience or recipients:
@@ -295,9 +296,16 @@ def import_(
     except (ValidationError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    with unit_of_work() as session, err.status(f"importing {len(raw):,} bytes"):
+    size = len(raw) if source is None else source.stat().st_size
+    with unit_of_work() as session, err.status(f"importing {size:,} bytes"):
         actor = _org_actor(session, org)
-        result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
+        if source is None:
+            result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
+        else:
+            # Read block by block: a value list of any size stays small in memory.
+            result = intake_service.submit_file(
+                session=session, actor=actor, source=source, options=options
+            )
     for item in result.results:
         if item.status == "rejected":
             where = ", ".join(x for x in (item.source, item.id or "", item.property or "") if x)
@@ -575,3 +583,183 @@ def knowledge_resolve(
     out.print(f"{read.kind} {read.name} ({read.galaxy}) {read.stix_id}", highlight=False)
     if read.aliases:
         out.print("aliases: " + ", ".join(read.aliases), highlight=False, soft_wrap=True)
+
+
+feed_app = typer.Typer(
+    help="Feeds in: TAXII collections, MISP feeds and CSV lists, fetched on a schedule.",
+    no_args_is_help=True,
+)
+app.add_typer(feed_app, name="feed")
+
+
+def _json_option(text: str | None, option: str) -> object:
+    import orjson
+
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        err.print(f"[red]error ({option}):[/red] not valid JSON: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@feed_app.command("add")
+def feed_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="taxii, misp or csv")],
+    source: Annotated[
+        str,
+        typer.Option(help="taxii: collection URL; misp: base URL or directory; csv: URL or file"),
+    ],
+    org: Annotated[str, typer.Option(help="owner organisation slug")],
+    interval: Annotated[int, typer.Option(help="seconds between runs (at least 60)")] = 3600,
+    tlp: Annotated[str | None, typer.Option(help="labels for what carries none: TLP")] = None,
+    audience: Annotated[str | None, typer.Option(help="... and audience")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(help='csv: JSON, our column -> source column, e.g. {"value": 0, "type": 2}'),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="csv: the column separator (default: whole lines)")
+    ] = None,
+    header: Annotated[bool, typer.Option(help="csv: the first row names the columns")] = False,
+    constants: Annotated[
+        str | None, typer.Option(help='csv: JSON of fixed columns, e.g. {"threat_type": "c2"}')
+    ] = None,
+    username: Annotated[str | None, typer.Option(help="HTTP Basic user name")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="CYBERFUSION_FEED_PASSWORD", help="HTTP Basic password (or API key)"),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="CYBERFUSION_FEED_TOKEN", help="bearer token")
+    ] = None,
+    added_after: Annotated[
+        str | None, typer.Option(help="taxii: start from objects added after this time")
+    ] = None,
+    enabled: Annotated[bool, typer.Option(help="run on schedule")] = True,
+) -> None:
+    """Set up a feed run on schedule by `cyberfusion worker`. Set up here, it may read local
+    files and directories and reach private addresses (the API's may not)."""
+    from pydantic import ValidationError
+
+    from cyberfusion.feed import service as feed_service
+    from cyberfusion.feed.schemas import FeedCreate
+
+    data: dict[str, object] = {
+        "name": name,
+        "kind": kind,
+        "source": source,
+        "interval_seconds": interval,
+        "enabled": enabled,
+    }
+    if tlp or audience:
+        data["labels"] = {"tlp": tlp or "amber", "audience": audience or "organisation"}
+    if kind == "csv" and (columns or delimiter or header or constants):
+        mapping: dict[str, object] = {"header": header}
+        if columns is not None:
+            mapping["columns"] = _json_option(columns, "--columns")
+        if delimiter is not None:
+            mapping["delimiter"] = "\t" if delimiter in ("\\t", "tab") else delimiter
+        if constants is not None:
+            mapping["constants"] = _json_option(constants, "--constants")
+        data["csv"] = mapping
+    if username or password or token:
+        data["auth"] = {"username": username, "password": password, "token": token}
+    if added_after is not None:
+        data["added_after"] = added_after
+    try:
+        feed_in = FeedCreate.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "feed"
+        err.print(f"[red]error ({where}):[/red] {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    with unit_of_work() as session:
+        feed = feed_service.create(
+            session=session, actor=_org_actor(session, org), feed_in=feed_in, trusted=True
+        )
+        out.print(
+            f"feed {feed.name} ({feed.kind}) for {org}: every {feed.interval_seconds} s, "
+            "first run at the worker's next pass",
+            highlight=False,
+        )
+
+
+@feed_app.command("list")
+def feed_list() -> None:
+    """List feeds, one a line: name, kind, owner, enabled, next run (UTC), last run, counts."""
+    from cyberfusion.feed import service as feed_service
+
+    with unit_of_work() as session:
+        for feed in feed_service.list_all(session=session):
+            read = feed_service.to_read(session=session, feed=feed)
+            last = read.last_run
+            summary = (
+                "never run"
+                if last is None
+                else f"{last.status.value} {last.started_at:%Y-%m-%dT%H:%M:%SZ}\t"
+                f"{last.accepted} new, {last.duplicates} duplicates, {last.rejected} rejected"
+            )
+            typer.echo(
+                f"{read.name}\t{read.kind.value}\t{read.owner}\t"
+                f"{'enabled' if read.enabled else 'disabled'}\t"
+                f"{read.next_run_at:%Y-%m-%dT%H:%M:%SZ}\t{summary}"
+            )
+
+
+@feed_app.command("run")
+def feed_run(name: str) -> None:
+    """Run a feed once now, whatever its schedule; exit 1 if the run fails."""
+    import os
+    import uuid
+
+    from cyberfusion.feed import service as feed_service
+
+    with unit_of_work() as session, err.status(f"running feed {name}"):
+        feed = feed_service.get_by_name_or_raise(session=session, name=name)
+        feed_run = feed_service.run(
+            session=session,
+            feed=feed,
+            trigger="cli",
+            worker=f"cli:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        )
+        status, error = feed_run.status, feed_run.error
+        counts = (feed_run.accepted, feed_run.duplicates, feed_run.rejected)
+        problems = list(feed_run.details.get("problems", []))
+        submissions = list(feed_run.details.get("submissions", []))
+    for problem in problems:
+        err.print(f"rejected: {problem}", highlight=False, soft_wrap=True)
+    out.print(
+        f"feed {name}: {status}; {counts[0]} accepted, {counts[1]} duplicates, "
+        f"{counts[2]} rejected; submissions {', '.join(map(str, submissions)) or 'none'}",
+        highlight=False,
+    )
+    if error:
+        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="one pass over the due feeds, then exit")] = False,
+    poll: Annotated[float, typer.Option(help="seconds between passes")] = 30.0,
+) -> None:
+    """Run background jobs: the feeds that are due, again and again (until SIGTERM or Ctrl-C)."""
+    import logging
+    import signal
+    import threading
+
+    from cyberfusion.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    if not once:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        runs = run_worker(once=once, poll_seconds=poll, unit_of_work=transaction, stop=stop)
+    except KeyboardInterrupt:
+        err.print("stopped")
+        return
+    out.print(f"{runs} feed runs", highlight=False)
