@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -48,6 +48,8 @@ from cyberfusion.sharing.models import Audience, SharingLabel, Tlp, strictest_tl
 from cyberfusion.sharing.schemas import LabelsIn
 
 # Records from these organisations wait for an analyst (or a rule) before entering products.
+# Clocks drift: a version stamped up to a day ahead is accepted, later than that is refused.
+FUTURE_TOLERANCE = timedelta(days=1)
 UNVALIDATED_KINDS = frozenset(
     {OrgKind.CERT.value, OrgKind.PRIVATE_PARTNER.value, OrgKind.INTERNATIONAL_ORG.value}
 )
@@ -169,7 +171,13 @@ def _json(text: str) -> Any:
         ) from exc
 
 
-def parse(raw: bytes, source_format: SourceFormat, *, received_at: datetime) -> ParseResult:
+def parse(
+    raw: bytes,
+    source_format: SourceFormat,
+    *,
+    received_at: datetime,
+    resolve_sdo: Callable[[str, str], str | None] | None = None,
+) -> ParseResult:
     """Bytes to STIX 2.1 objects and per-record errors; never raises for bad records, only for
     content that cannot be read at all (encoding, JSON syntax)."""
     text = _decode(raw)
@@ -198,11 +206,11 @@ def parse(raw: bytes, source_format: SourceFormat, *, received_at: datetime) -> 
     if source_format == SourceFormat.MISP:
         from cyberfusion.intake.misp import parse_misp_event
 
-        return parse_misp_event(_json(text))
+        return parse_misp_event(_json(text), resolve_sdo=resolve_sdo)
     if source_format == SourceFormat.CSV:
         from cyberfusion.intake.csv_format import parse_csv
 
-        return parse_csv(text, default_time=received_at)
+        return parse_csv(text, default_time=received_at, resolve_sdo=resolve_sdo)
     from cyberfusion.intake.text_format import parse_text
 
     return parse_text(text, default_time=received_at)
@@ -258,8 +266,8 @@ def _labels_for(parsed: ParsedObject, base: LabelsIn) -> LabelsIn:
 
 
 def default_labels(org: Organisation) -> LabelsIn:
-    """The organisation's defaults: TLP:AMBER, for the organisation itself."""
-    return LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION)
+    """The organisation's defaults (`cyberfusion org defaults`; TLP:AMBER to itself unless set)."""
+    return LabelsIn(tlp=Tlp(org.default_tlp), audience=Audience(org.default_audience))
 
 
 class _Labels:
@@ -473,8 +481,17 @@ def _finish(
     return to_read(submission, replayed=False)
 
 
-def _record_status(org: Organisation) -> str:
-    return "unvalidated" if org.kind in UNVALIDATED_KINDS else "validated"
+def _record_status(org: Organisation, confidence: int, threshold: int | None) -> str:
+    """Partners' records wait for an analyst, unless a validation rule covers them."""
+    if org.kind not in UNVALIDATED_KINDS:
+        return "validated"
+    return "validated" if threshold is not None and confidence >= threshold else "unvalidated"
+
+
+def _rule_threshold(session: Session, org: Organisation) -> int | None:
+    from cyberfusion.intel.service import rule_threshold
+
+    return rule_threshold(session=session, org_id=org.id)
 
 
 # --------------------------------------------------------------------------- value lists
@@ -515,7 +532,9 @@ def _submit_list(
             org=org,
             label=label,
             evaluation=options.evaluation,
-            status=_record_status(org),
+            status=_record_status(
+                org, options.evaluation.confidence, _rule_threshold(session, org)
+            ),
             partial=options.partial,
             grouping=grouping,
         )
@@ -575,7 +594,14 @@ def _submit_objects(
     options: SubmissionOptions,
 ) -> SubmissionRead:
     received_at = utcnow()
-    parsed = parse(raw, fmt, received_at=received_at)
+    from cyberfusion.knowledge import service as knowledge_service
+
+    parsed = parse(
+        raw,
+        fmt,
+        received_at=received_at,
+        resolve_sdo=knowledge_service.sdo_resolver(session=session),
+    )
     results = [
         _result(-1, error.source, None, None, "rejected", error.field or None, error.reason)
         for error in parsed.errors
@@ -599,6 +625,11 @@ def _submit_objects(
                 modified = as_utc(_modified(content))
                 if isinstance(stamp, str):
                     versions[stamp] = modified
+            if modified > received_at + FUTURE_TOLERANCE:
+                raise ValidationFailed(
+                    f"{stamp} is in the future (received at {received_at:%Y-%m-%dT%H:%M:%SZ})",
+                    field="modified" if content.get("modified") else "created",
+                )
             cand.modified = modified
             cand.label = labels.get(item)
         except ValidationFailed as exc:
@@ -696,7 +727,7 @@ def _store(
     fmt: SourceFormat,
     options: SubmissionOptions,
 ) -> None:
-    status = _record_status(org)
+    threshold = _rule_threshold(session, org)
     evaluation = options.evaluation
     reliability = evaluation.reliability.value
     now = submission.received_at
@@ -706,6 +737,9 @@ def _store(
         assert cand.label is not None and cand.modified is not None
         text, digest = cand.canonical()
         confidence = content.get("confidence")
+        if not isinstance(confidence, int) or isinstance(confidence, bool):
+            confidence = evaluation.confidence
+        status = _record_status(org, confidence, threshold)
         rows.append(
             (
                 content["id"],
@@ -718,7 +752,7 @@ def _store(
                 cand.label.id,
                 reliability,
                 evaluation.credibility,
-                confidence if isinstance(confidence, int) else evaluation.confidence,
+                confidence,
                 status,
                 now,
                 submission.id,
