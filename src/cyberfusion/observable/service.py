@@ -234,9 +234,21 @@ def detect_value(raw: str) -> tuple[ObservableType, str] | None:
 
 
 def normalise_value(obs_type: ObservableType, raw: str) -> tuple[ObservableType, str]:
-    """Exactly `normalize.normalise_typed`, without the work for canonical IPv4 addresses."""
-    if obs_type is ObservableType.IPV4 and _FAST_IPV4.fullmatch(raw) is not None:
-        return obs_type, raw
+    """Exactly `normalize.normalise_typed`, without the work for canonical IPv4 addresses and
+    for host names under TLDs without deeper public-suffix rules."""
+    if obs_type is ObservableType.IPV4:
+        if _FAST_IPV4.fullmatch(raw) is not None:
+            return obs_type, raw
+    elif obs_type is ObservableType.DOMAIN and raw.isascii():
+        name = raw.lower()
+        match = _FAST_NAME.fullmatch(name)
+        if (
+            match is not None
+            and match.group(1) in _simple_tlds()
+            and len(name) <= 253
+            and "xn--" not in name
+        ):
+            return obs_type, name
     return normalise_typed(obs_type, raw)
 
 
