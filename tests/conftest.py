@@ -19,6 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 TEST_ROOT = Path(__file__).parent
+# Derived files the tests may keep between runs (the compiled warninglists).
+TEST_CACHE_DIR = Path(
+    os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "cyberfusion-tests"
+)
 
 
 def _clear_caches() -> None:
@@ -58,6 +62,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with fresh_database(tmp) as url:
         os.environ["CYBERFUSION_DATABASE_URL"] = url
         os.environ["CYBERFUSION_DATA_DIR"] = str(tmp / "data")
+        # Intake flags values on the compiled warninglists (about 30 s to compile, once per list
+        # package version): keep them across runs, and share them with live servers.
+        os.environ.setdefault("CYBERFUSION_CACHE_DIR", str(TEST_CACHE_DIR))
         os.environ["CYBERFUSION_SECRET_KEY"] = "test-secret-key-not-for-production"
         _clear_caches()
         yield url

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from cyberfusion.enrichment import warninglist
+from tests.conftest import TEST_CACHE_DIR
 
 
 @pytest.fixture(scope="session")
-def shipped_lists(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[warninglist.Warninglists]:
-    """The shipped lists, compiled into pytest's cache folder when there is one (compiling takes
-    about 20 s, once per list package version), else once per run (`make test` runs pytest with
-    the cache provider off)."""
-    cache = getattr(request.config, "cache", None)
-    directory = (
-        Path(cache.mkdir("cyberfusion-warninglists"))
-        if cache is not None
-        else tmp_path_factory.mktemp("warninglists")
-    )
-    path = warninglist.compiled_path(directory)
+def shipped_lists() -> Iterator[warninglist.Warninglists]:
+    """The shipped lists, compiled into the tests' cache folder (about 30 s, once per list
+    package version) and shared with everything else the tests run."""
+    path = warninglist.compiled_path(TEST_CACHE_DIR)
     lists = warninglist.load(path)
     with pytest.MonkeyPatch.context() as patch:
         # The service asks `get()` for the process's lists.

@@ -14,6 +14,9 @@ class Settings:
     data_dir: Path
     database_url: str
     secret_key: str
+    # Files derived from the installed packages (the compiled warninglists): safe to share
+    # between instances and to delete. Defaults to the data directory.
+    cache_dir: Path = Path("./var")
     # Web sessions end after this many seconds without a request.
     session_idle_seconds: int = 30 * 60
     # Failed logins in a row before an account is locked, and for how long.
@@ -48,8 +51,10 @@ def load_settings() -> Settings:
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; accept the libpq-style URL users paste.
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    cache_dir = Path(os.environ.get("CYBERFUSION_CACHE_DIR") or data_dir).resolve()
     return Settings(
         data_dir=data_dir,
+        cache_dir=cache_dir,
         database_url=database_url,
         secret_key=_secret_key(data_dir),
         secure_cookies=os.environ.get("CYBERFUSION_SECURE_COOKIES", "0") == "1",

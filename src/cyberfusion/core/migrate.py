@@ -20,17 +20,21 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Upgrade to `revision`; by default to every head, so that branches of the history (work
+    done side by side, later joined by a merge revision) all apply."""
     command.upgrade(alembic_config(url), revision)
 
 
 def current(url: str) -> str | None:
+    """The applied revision(s), comma-separated when branches are applied side by side; None on
+    an empty database."""
     from alembic.runtime.migration import MigrationContext
 
     from cyberfusion.core.db import make_engine
 
     engine = make_engine(url)
     with engine.connect() as conn:
-        rev = MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
     engine.dispose()
-    return rev
+    return ",".join(sorted(heads)) if heads else None

@@ -217,11 +217,12 @@ def shipped_lists_dir() -> Path:
 
 
 def compiled_path(data_dir: Path | None = None) -> Path:
-    """Where the compiled lists live: keyed by the list package, the public suffix list (it
-    decides which entries are valid names) and the file format."""
+    """Where the compiled lists live (in `data_dir`, default the cache directory): keyed by the
+    list package, the public suffix list (it decides which entries are valid names) and the file
+    format."""
     key = f"{FORMAT_VERSION}|{package_version()}|{metadata.version('publicsuffixlist')}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    directory = data_dir if data_dir is not None else get_settings().data_dir
+    directory = data_dir if data_dir is not None else get_settings().cache_dir
     return directory / f"warninglists-{package_version()}-{digest}.bin"
 
 
