@@ -16,6 +16,7 @@ from cyberfusion.api import problems
 from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
+from cyberfusion.correlation import api as correlation_api
 from cyberfusion.export import api as export_api
 from cyberfusion.feed import api as feed_api
 from cyberfusion.intake import api as intake_api
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
         registry_api,
         intel_api,
         intake_api,
+        correlation_api,
         knowledge_api,
         export_api,
         feed_api,

@@ -31,7 +31,7 @@ def _headers(session: Session, org: str = "ncb-fr", role: Role = Role.OFFICER) -
 NEW_FEED = {
     "name": "partner-list",
     "kind": "csv",
-    "source": "https://feeds.example.org/list.txt",
+    "source": "https://feeds.cf-test.xyz/list.txt",
     "labels": {"tlp": "green", "audience": "community"},
     "csv": {"columns": {"value": 1}, "delimiter": ","},
     "auth": {"token": "s3cret-token"},
@@ -111,7 +111,7 @@ def test_create_refuses_private_addresses_and_bad_mappings(
 
 
 def test_feeds_are_private_to_their_organisation(client: TestClient, session: Session) -> None:
-    feed = make_feed(session, name="fr-only", kind="csv", source="https://x.example.org/a")
+    feed = make_feed(session, name="fr-only", kind="csv", source="https://x.cf-test.xyz/a")
     other = _headers(session, org="ncb-ng")
     assert client.get(f"/api/v1/feeds/{feed.id}", headers=other).status_code == 404
     assert client.post(f"/api/v1/feeds/{feed.id}/run", headers=other).status_code == 404
@@ -125,7 +125,7 @@ def test_feeds_are_private_to_their_organisation(client: TestClient, session: Se
 def test_run_now_and_status(
     client: TestClient, session: Session, fixture_server: FixtureServer
 ) -> None:
-    fixture_server.write("list.txt", "api-run.example.org\n203.0.113.141\n")
+    fixture_server.write("list.txt", "api-run.cf-test.xyz\n91.243.44.141\n")
     feed = make_feed(session, name="api-run", kind="csv", source=fixture_server.url("list.txt"))
     headers = _headers(session)
     ran = client.post(f"/api/v1/feeds/{feed.id}/run", headers=headers)
@@ -166,11 +166,11 @@ def shared(session: Session) -> str:
     submit(
         session,
         fr,
-        "api-community.example.org\n203.0.113.142\n",
+        "api-community.cf-test.xyz\n91.243.44.142\n",
         LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
     )
     submit(
-        session, fr, "api-public.example.org\n", LabelsIn(tlp=Tlp.CLEAR, audience=Audience.PUBLIC)
+        session, fr, "api-public.cf-test.xyz\n", LabelsIn(tlp=Tlp.CLEAR, audience=Audience.PUBLIC)
     )
     return since
 
@@ -184,13 +184,13 @@ def test_blocklists_over_http(client: TestClient, session: Session, shared: str)
         200,
         "text/plain; charset=utf-8",
     )
-    assert domains.text == "api-community.example.org\napi-public.example.org\n"
+    assert domains.text == "api-community.cf-test.xyz\napi-public.cf-test.xyz\n"
     ips = client.get(
         "/api/v1/feeds-out/community/ip.txt", params={"since": shared}, headers=headers
     )
-    assert ips.text == "203.0.113.142\n"
+    assert ips.text == "91.243.44.142\n"
     public = client.get("/api/v1/feeds-out/public/domain.txt", params={"since": shared})
-    assert (public.status_code, public.text) == (200, "api-public.example.org\n")
+    assert (public.status_code, public.text) == (200, "api-public.cf-test.xyz\n")
     csv_list = client.get(
         "/api/v1/feeds-out/community/blocklist.csv",
         params={"since": shared, "type": ["ip"]},
@@ -200,7 +200,7 @@ def test_blocklists_over_http(client: TestClient, session: Session, shared: str)
     assert csv_list.text.splitlines()[0] == (
         "type,value,first_seen,last_seen,threat_type,malware,confidence,comment"
     )
-    assert [line.split(",")[1] for line in csv_list.text.splitlines()[1:]] == ["203.0.113.142"]
+    assert [line.split(",")[1] for line in csv_list.text.splitlines()[1:]] == ["91.243.44.142"]
 
 
 def test_feeds_out_access(client: TestClient, session: Session) -> None:
@@ -259,7 +259,7 @@ def test_misp_feed_over_http_read_back_by_feed_in(
             .where(Occurrence.owner_org_id == cert_sg)
         )
     )
-    assert {"api-community.example.org", "api-public.example.org", "203.0.113.142"} <= values
+    assert {"api-community.cf-test.xyz", "api-public.cf-test.xyz", "91.243.44.142"} <= values
     assert (
         orjson.loads(manifest.content)
         == client.get("/api/v1/feeds-out/community/misp/manifest.json", headers=headers).json()

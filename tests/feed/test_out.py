@@ -36,19 +36,19 @@ from tests.feed.conftest import make_feed, submit
 
 # One value per label set, each a domain of its own; the tier tests read which come out.
 FR_VALUES = {
-    "org": ("fr-org-only.example.com", LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION)),
-    "country": ("fr-country.example.com", LabelsIn(tlp=Tlp.AMBER, audience=Audience.COUNTRY)),
-    "region": ("fr-region.example.com", LabelsIn(tlp=Tlp.AMBER, audience=Audience.REGION)),
-    "members": ("fr-members.example.com", LabelsIn(tlp=Tlp.GREEN, audience=Audience.MEMBERS)),
+    "org": ("fr-org-only.cf-test.xyz", LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION)),
+    "country": ("fr-country.cf-test.xyz", LabelsIn(tlp=Tlp.AMBER, audience=Audience.COUNTRY)),
+    "region": ("fr-region.cf-test.xyz", LabelsIn(tlp=Tlp.AMBER, audience=Audience.REGION)),
+    "members": ("fr-members.cf-test.xyz", LabelsIn(tlp=Tlp.GREEN, audience=Audience.MEMBERS)),
     "community": (
-        "fr-community.example.com",
+        "fr-community.cf-test.xyz",
         LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
     ),
-    "public": ("fr-public.example.com", LabelsIn(tlp=Tlp.CLEAR, audience=Audience.PUBLIC)),
+    "public": ("fr-public.cf-test.xyz", LabelsIn(tlp=Tlp.CLEAR, audience=Audience.PUBLIC)),
 }
-NG_COMMUNITY = "ng-community.example.com"
-NG_TO_FR = "ng-to-fr.example.com"
-PARTNER = "partner-unvalidated.example.com"
+NG_COMMUNITY = "ng-community.cf-test.xyz"
+NG_TO_FR = "ng-to-fr.cf-test.xyz"
+PARTNER = "partner-unvalidated.cf-test.xyz"
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def world(session: Session) -> World:
     submit(
         session,
         fr,
-        "203.0.113.201\n198.51.100.0/24\nhttp://fr-community.example.com/gate.php\n",
+        "91.243.44.201\n91.243.45.0/24\nhttp://fr-community.cf-test.xyz/gate.php\n",
         FR_VALUES["community"][1],
     )
     submit(session, ng, f"{NG_COMMUNITY}\n", LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY))
@@ -181,7 +181,11 @@ def test_ip_and_url_blocklists(session: Session, world: World) -> None:
         kind=BlocklistKind.IP,
         since=world.since,
     )
-    assert b"".join(ips) == b"203.0.113.201\n198.51.100.0/24\n"
+    # One value a line, in the order values were first stored (intake stores them in digest
+    # order).
+    text = b"".join(ips)
+    assert text.endswith(b"\n")
+    assert sorted(text.splitlines()) == [b"91.243.44.201", b"91.243.45.0/24"]
     urls = out.blocklist_text(
         session=session,
         actor=world.fr,
@@ -189,7 +193,7 @@ def test_ip_and_url_blocklists(session: Session, world: World) -> None:
         kind=BlocklistKind.URL,
         since=world.since,
     )
-    assert b"".join(urls) == b"http://fr-community.example.com/gate.php\n"
+    assert b"".join(urls) == b"http://fr-community.cf-test.xyz/gate.php\n"
 
 
 def _indicator(stix_id: str, modified: str, pattern: str, **extra: object) -> dict[str, object]:
@@ -215,15 +219,15 @@ def test_latest_versions_only_and_revoked_left_out(session: Session) -> None:
         "type": "bundle",
         "id": "bundle--6c3e4d5f-7081-4c9d-aebf-2a3b4c5d6e7f",
         "objects": [
-            _indicator(moved, "2026-10-01T00:00:00.000Z", "[domain-name:value = 'v1.example.com']"),
-            _indicator(moved, "2026-10-02T00:00:00.000Z", "[domain-name:value = 'v2.example.com']"),
+            _indicator(moved, "2026-10-01T00:00:00.000Z", "[domain-name:value = 'v1.cf-test.xyz']"),
+            _indicator(moved, "2026-10-02T00:00:00.000Z", "[domain-name:value = 'v2.cf-test.xyz']"),
             _indicator(
-                revoked, "2026-10-01T00:00:00.000Z", "[domain-name:value = 'rv.example.com']"
+                revoked, "2026-10-01T00:00:00.000Z", "[domain-name:value = 'rv.cf-test.xyz']"
             ),
             _indicator(
                 revoked,
                 "2026-10-03T00:00:00.000Z",
-                "[domain-name:value = 'rv.example.com']",
+                "[domain-name:value = 'rv.cf-test.xyz']",
                 revoked=True,
             ),
         ],
@@ -236,7 +240,7 @@ def test_latest_versions_only_and_revoked_left_out(session: Session) -> None:
         SourceFormat.STIX,
     )
     assert result.accepted == 4
-    assert _domains(session, fr, Tier.COMMUNITY, since) == ["v2.example.com"]
+    assert _domains(session, fr, Tier.COMMUNITY, since) == ["v2.cf-test.xyz"]
 
 
 def test_csv_blocklist_has_the_intake_header_and_reads_back(session: Session, world: World) -> None:
@@ -253,7 +257,7 @@ def test_csv_blocklist_has_the_intake_header_and_reads_back(session: Session, wo
     assert tuple(rows[0]) == COLUMNS
     by_value = {row[1]: row for row in rows[1:]}
     assert sorted(by_value) == sorted(
-        [FR_VALUES["members"][0], *WIDE, "203.0.113.201", "198.51.100.0/24"]
+        [FR_VALUES["members"][0], *WIDE, "91.243.44.201", "91.243.45.0/24"]
     )
     row = by_value[NG_COMMUNITY]
     assert (row[0], row[4], row[5], row[6], row[7]) == ("domain-name", "", "", "50", "")
@@ -309,7 +313,7 @@ def test_misp_feed_loads_in_pymisp_and_matches_the_blocklist(
         )
     }
     assert values == listed
-    assert {*WIDE, "203.0.113.201", "http://fr-community.example.com/gate.php"} <= values
+    assert {*WIDE, "91.243.44.201", "http://fr-community.cf-test.xyz/gate.php"} <= values
     assert FR_VALUES["members"][0] not in values and PARTNER not in values
     # The manifest is what PyMISP's own feed generator makes of the event file.
     feed_dir = tmp_path / "feed"
@@ -401,7 +405,7 @@ def test_misp_feed_out_is_read_back_by_feed_in_as_another_organisation(
             .where(Occurrence.owner_org_id == cert_br)
         )
     )
-    assert {*WIDE, "203.0.113.201", "http://fr-community.example.com/gate.php"} <= own
+    assert {*WIDE, "91.243.44.201", "http://fr-community.cf-test.xyz/gate.php"} <= own
     again = feed_service.run(session=session, feed=feed, trigger="cli", worker="test")
     assert (again.accepted, again.details["submissions"]) == (0, [])
 

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import BaseModel, EmailStr, Field
 
 from cyberfusion.account.permissions import Permission, Role, permissions_for
 from cyberfusion.core.errors import PermissionDenied
+
+
+class OrganisationLike(Protocol):
+    """What an Actor needs of an organisation (registry.models.Organisation has it)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def country_code(self) -> str | None: ...
+    @property
+    def region_code(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,25 @@ class Actor:
     @classmethod
     def anonymous(cls) -> Actor:
         return cls(None, None, None, None, None, None, None)
+
+    @classmethod
+    def for_organisation(
+        cls, org: OrganisationLike, *, roles: tuple[str, ...] = (), via: str = "system"
+    ) -> Actor:
+        """An organisation as a reader: what the sharing rules let it see, with the permissions
+        of `roles` (none by default: enough to ask `readable_condition`, nothing else)."""
+        return cls(
+            user_id=None,
+            email=None,
+            org_id=org.id,
+            org_slug=org.slug,
+            org_kind=org.kind,
+            country_code=org.country_code,
+            region_code=org.region_code,
+            roles=roles,
+            permissions=permissions_for(roles) if roles else frozenset(),
+            via=via,
+        )
 
     @classmethod
     def operator(cls, name: str = "cli") -> Actor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -104,3 +105,58 @@ def transaction() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (dicts with the same keys) in the session's transaction: COPY on
+    PostgreSQL, a Core executemany elsewhere (the ORM's bulk path costs as much again). Dict
+    values are JSON columns."""
+    if not rows:
+        return
+    connection = session.connection()
+    columns = list(rows[0])
+    if connection.dialect.name != "postgresql":
+        # The driver's executemany with the columns' own bind processing, applied once per
+        # distinct value of a column where the values repeat (the time stamp of a batch):
+        # SQLAlchemy's executemany would process each cell again, which costs more than the
+        # insert itself.
+        dialect = connection.dialect
+        sql_table = Base.metadata.tables[table]
+        processors = [
+            sql_table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        ]
+        memo: list[dict[Any, Any]] = [{} for _ in columns]
+
+        def bound(index: int, value: Any) -> Any:
+            process = processors[index]
+            if process is None or value is None:
+                return value
+            if isinstance(value, datetime):
+                cached = memo[index].get(value)
+                if cached is None:
+                    cached = memo[index][value] = process(value)
+                return cached
+            return process(value)
+
+        # Names checked against the metadata above (sql_table.c[name] raises otherwise).
+        names = ", ".join(columns)
+        marks = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {sql_table.name} ({names}) VALUES ({marks})"  # noqa: S608
+        cursor: Any = connection.connection.cursor()
+        try:
+            cursor.executemany(
+                statement,
+                [tuple(bound(i, row[name]) for i, name in enumerate(columns)) for row in rows],
+            )
+        finally:
+            cursor.close()
+        return
+    # Table and column names come from the callers' models; the values go through COPY.
+    copy_statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    pg_cursor: Any = connection.connection.cursor()
+    try:
+        with pg_cursor.copy(copy_statement) as copy:
+            for row in rows:
+                copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row.values()])
+    finally:
+        pg_cursor.close()

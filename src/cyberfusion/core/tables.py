@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all() -> None:
     import cyberfusion.account.models
     import cyberfusion.audit.models
+    import cyberfusion.correlation.models
     import cyberfusion.enrichment.models
     import cyberfusion.feed.models
     import cyberfusion.intake.models

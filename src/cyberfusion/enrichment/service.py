@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import platform
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,14 +24,14 @@ import idna
 import phonenumbers
 import pycountry
 from publicsuffixlist import PublicSuffixList
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 import cyberfusion
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
-from cyberfusion.core.db import Base
+from cyberfusion.core.db import bulk_insert
 from cyberfusion.core.errors import Conflict, NotFound
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.enrichment import warninglist
@@ -354,20 +353,32 @@ def _domain_facts(facts: _Facts, domain: str) -> None:
         facts.countries.append((country, JurisdictionReason.CCTLD_OF, "publicsuffixlist"))
 
 
+def owner_domain(name: str) -> str | None:
+    """The name its owner registered: 'evil.example.co.uk' -> 'example.co.uk', and below a
+    service of the private section of the public suffix list, the customer's name
+    ('a.b.someone.github.io' -> 'someone.github.io'). None for a public suffix itself."""
+    found = _full_psl().privatesuffix(name)
+    return found if isinstance(found, str) else None
+
+
+def url_host(url: str) -> tuple[str, str]:
+    """(observable type, host) of a normalised URL: a domain name, an IPv4 or an IPv6 address."""
+    host = urlsplit(url).hostname or ""
+    # The normaliser leaves three host shapes: a name, a dotted quad, an IPv6 address.
+    if ":" in host:
+        return ObservableType.IPV6.value, host
+    if host.replace(".", "").isdigit():
+        return ObservableType.IPV4.value, host
+    return ObservableType.DOMAIN.value, host
+
+
 def _url_facts(facts: _Facts, url: str) -> None:
     parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
         port = parts.port
     except ValueError:
         port = None
-    # The normaliser leaves three host shapes: a name, a dotted quad, an IPv6 address.
-    if ":" in host:
-        host_type = ObservableType.IPV6.value
-    elif host.replace(".", "").isdigit():
-        host_type = ObservableType.IPV4.value
-    else:
-        host_type = ObservableType.DOMAIN.value
+    host_type, host = url_host(url)
     facts.enrichments.append(
         (
             EnrichmentKind.URL,
@@ -509,27 +520,6 @@ def _current_versions(
     }
 
 
-def _write(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts with the same keys) in the session's transaction: COPY on
-    PostgreSQL, a Core executemany elsewhere (the ORM's bulk path costs as much again)."""
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(Base.metadata.tables[table]), rows)
-        return
-    columns = list(rows[0])
-    # Table and column names are this module's constants; the values go through COPY.
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    cursor: Any = connection.connection.cursor()
-    try:
-        with cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row.values()])
-    finally:
-        cursor.close()
-
-
 def _store_chunk(
     session: Session,
     ids: Sequence[int],
@@ -657,7 +647,7 @@ def _store_chunk(
         (Enrichment, new_enrichments),
         (Jurisdiction, new_places),
     ):
-        _write(session, model.__tablename__, values)
+        bulk_insert(session, model.__tablename__, values)
     return EnrichmentSummary(len(rows), len(new_flags), len(new_enrichments), len(new_places))
 
 

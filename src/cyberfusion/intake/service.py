@@ -463,6 +463,12 @@ def _finish(
     results: list[dict[str, Any]],
 ) -> SubmissionRead:
     session.flush()
+    if submission.status != "rejected":
+        from cyberfusion.correlation import service as correlation_service
+
+        # Flags, facts, jurisdiction, links, corroboration and match notices, in the same
+        # transaction: a submission is correlated entirely or not stored at all.
+        correlation_service.after_intake(session=session, submission_id=submission.id)
     # One orjson call instead of the ORM's json.dumps: a large bundle has 100,000 results.
     stored = {"results": results}
     statement = (

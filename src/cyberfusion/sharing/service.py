@@ -269,10 +269,12 @@ def relabel(
 
 @dataclass(frozen=True)
 class HitResult:
-    """Readable matches in full; for the rest, only whether any exist."""
+    """Readable matches in full; for the rest, only whether any exist (and, when the caller
+    asked for a key column, for which keys)."""
 
     readable: list[Any]
     hidden_match: bool
+    hidden_keys: frozenset[Any] = frozenset()
 
 
 def hit_check(
@@ -282,19 +284,22 @@ def hit_check(
     model: Any,
     condition: ColumnElement[bool],
     query_summary: str,
+    key: Any = None,
 ) -> HitResult:
     """Look a selector up across records. The actor gets the records it may read and a bare
-    yes/no for the others; each owner of a hidden match is notified of who asked."""
+    yes/no for the others (per value of the `key` column, when given: which of the values
+    looked up have hidden matches); each owner of a hidden match is notified of who asked."""
     actor.require(Permission.INTEL_SELECTOR_LOOKUP)
     allowed = readable_condition(actor, model)
     readable = list(session.scalars(select(model).where(condition, allowed)).all())
+    key_column = key if key is not None else model.id
     hidden = session.execute(
-        select(SharingLabel.owner_org_id, model.id)
+        select(SharingLabel.owner_org_id, model.id, key_column)
         .join(SharingLabel, SharingLabel.id == model.label_id)
         .where(condition, ~allowed)
     ).all()
     by_owner: dict[int, list[int]] = {}
-    for owner_id, record_id in hidden:
+    for owner_id, record_id, _ in hidden:
         by_owner.setdefault(owner_id, []).append(record_id)
     for owner_id, record_ids in sorted(by_owner.items()):
         session.add(
@@ -324,7 +329,11 @@ def hit_check(
         },
     )
     session.flush()
-    return HitResult(readable=readable, hidden_match=bool(hidden))
+    return HitResult(
+        readable=readable,
+        hidden_match=bool(hidden),
+        hidden_keys=frozenset(row[2] for row in hidden) if key is not None else frozenset(),
+    )
 
 
 def recipients_slugs(session: Session, label: SharingLabel) -> list[str]:

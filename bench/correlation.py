@@ -1,0 +1,307 @@
+"""Benchmark: correlation at scale — intake with correlation on, lookups, graph, storage.
+
+Usage: .venv/bin/python bench/correlation.py [--observables 1000000] [--db sqlite,postgresql]
+           [--orgs 4] [--shared 0.3] [--lookups 1000] [--batch 250000]
+           [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+On a new database (migrated, demo world loaded) per engine:
+
+1. Intake. `--observables` distinct values (45% names under 2,000 registered domains, 25%
+   URLs on those names, 30% IPv4 addresses and /24 blocks), each reported by one organisation
+   and a `--shared` fraction by a second one too (community labels), submitted as one-column
+   value lists of `--batch` rows with `intake.service.submit_file` and committed: normalise,
+   store, flag, enrich, place, link, assess, notify. Figure: values per second end to end,
+   and the share of it spent in correlation (`correlation.service.after_intake`). Peer: a raw
+   `executemany` of the same (digest, type, value) rows into a bare table with a unique index,
+   in the same run and the same engine.
+2. Lookups. `correlation.service.correlate_value` as the hub's analyst (hit/no-hit included,
+   so each lookup also writes its audit entry), on `--lookups` values drawn from the stored
+   ones: p50 and p95 in milliseconds, exact and related (containing blocks, parent names and
+   names below, URL host).
+3. Graph. `correlation.graph.neighbourhood` depth 2, limit 500, on 200 of those values: p50, p95.
+4. Storage. Rows of `occurrence`, `observable_link`, `observable_assessment`, and the rows a
+   pairwise correlation table would hold for the same reports (MISP's `correlations` keeps one
+   row per ordered pair of attributes with the same value: sum of k(k-1) over values reported
+   k times, computed here from `occurrence`, not measured in MISP). Database size on disk.
+
+Writes only temporary files; PostgreSQL databases are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+_HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("bench_intake", _HERE / "intake.py")
+assert _spec is not None and _spec.loader is not None
+bench_intake = importlib.util.module_from_spec(_spec)
+sys.modules["bench_intake"] = bench_intake
+_spec.loader.exec_module(bench_intake)
+
+REPORTERS = ["cert-fr", "cert-ng", "cert-br", "partner-northwind", "cert-sg", "cert-jo"]
+HUB_USER = "analyst@hub.cyberfusion.example"
+WORDS = ["secure", "login", "update", "verify", "account", "pay", "mail", "cdn", "api", "bank"]
+TLDS = ["xyz", "top", "ru", "cn", "info", "online", "site", "club", "biz", "br"]
+
+
+def generate(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    """`count` distinct (type, value) pairs shaped like threat data (see the module doc)."""
+    rng = random.Random(seed)
+    registered = [
+        f"{rng.choice(WORDS)}{rng.choice(WORDS)}{n}.{rng.choice(TLDS)}" for n in range(2000)
+    ]
+    values: dict[tuple[str, str], None] = {}
+    n = 0
+    while len(values) < count:
+        n += 1
+        pick = rng.random()
+        base = registered[rng.randrange(len(registered))]
+        if pick < 0.45:
+            item = ("domain-name", f"{rng.choice(WORDS)}-{n}.{base}")
+        elif pick < 0.70:
+            item = ("url", f"http://{rng.choice(WORDS)}-{n % 5000}.{base}/{n:x}/gate.php")
+        else:
+            # Public unicast, away from the reserved blocks: 11.0.0.0 - 99.255.255.255.
+            a = rng.randrange(11, 100)
+            if rng.random() < 0.05:
+                item = ("ipv4-addr", f"{a}.{rng.randrange(256)}.{rng.randrange(256)}.0/24")
+            else:
+                item = (
+                    "ipv4-addr",
+                    f"{a}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                )
+        values[item] = None
+    return list(values)
+
+
+def assign(
+    values: list[tuple[str, str]], orgs: int, shared: float, seed: int = 11
+) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    names = REPORTERS[:orgs]
+    lists: dict[str, list[str]] = {name: [] for name in names}
+    for _, value in values:
+        first = rng.randrange(orgs)
+        lists[names[first]].append(value)
+        if rng.random() < shared:
+            second = (first + 1 + rng.randrange(orgs - 1)) % orgs
+            lists[names[second]].append(value)
+    return lists
+
+
+def actor_for(session: Session, email: str | None = None, org: str | None = None) -> Any:
+    from cyberfusion.account import service as account_service
+    from cyberfusion.account.permissions import Role
+    from cyberfusion.account.schemas import Actor
+    from cyberfusion.registry import service as registry_service
+
+    if email is not None:
+        user = account_service.get_by_email_or_raise(session=session, email=email)
+        return account_service.actor_for(user, via="bench")
+    assert org is not None
+    found = registry_service.get_by_slug_or_raise(session=session, slug=org)
+    return Actor.for_organisation(found, roles=(Role.PARTNER_ANALYST.value,), via="bench")
+
+
+def intake(
+    engine: Engine, lists: dict[str, list[str]], batch: int, tmp: Path
+) -> tuple[float, float, int]:
+    """Submit every list in batches; (seconds in all, seconds in correlation, rows)."""
+    from cyberfusion.correlation import service as correlation_service
+    from cyberfusion.intake import service as intake_service
+    from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
+    from cyberfusion.sharing.schemas import LabelsIn
+
+    spent = [0.0]
+    original = correlation_service.after_intake
+
+    def timed(**kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(**kwargs)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    correlation_service.after_intake = timed  # type: ignore[assignment]
+    rows = 0
+    total = 0.0
+    try:
+        for org, values in lists.items():
+            for start in range(0, len(values), batch):
+                chunk = values[start : start + batch]
+                path = tmp / f"{org}-{start}.txt"
+                path.write_text("\n".join(chunk) + "\n")
+                with Session(engine) as session:
+                    actor = actor_for(session, org=org)
+                    began = time.perf_counter()
+                    result = intake_service.submit_file(
+                        session=session,
+                        actor=actor,
+                        source=path,
+                        options=SubmissionOptions(
+                            source_format=SourceFormat.CSV,
+                            labels=LabelsIn(tlp="green", audience="community"),
+                        ),
+                    )
+                    session.commit()
+                    total += time.perf_counter() - began
+                assert result.rejected == 0, result.results[:3]
+                rows += len(chunk)
+                path.unlink()
+                print(f"    {org}: {rows:,} rows, {total:.1f} s", flush=True)
+    finally:
+        correlation_service.after_intake = original  # type: ignore[assignment]
+    return total, spent[0], rows
+
+
+def peer_inserts(engine: Engine, values: list[tuple[str, str]]) -> float:
+    rows = [(hashlib.sha256(f"{t}\0{v}".encode()).hexdigest(), t, v) for t, v in values]
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE bench_peer (id INTEGER PRIMARY KEY, digest VARCHAR(64) UNIQUE, "
+            "obs_type VARCHAR(32), value TEXT)"
+            if engine.dialect.name == "sqlite"
+            else "CREATE TABLE bench_peer (id SERIAL PRIMARY KEY, digest VARCHAR(64) UNIQUE, "
+            "obs_type VARCHAR(32), value TEXT)"
+        )
+    marker = "?" if engine.dialect.name == "sqlite" else "%s"
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        cursor = conn.connection.cursor()
+        for offset in range(0, len(rows), 50_000):
+            cursor.executemany(
+                f"INSERT INTO bench_peer (digest, obs_type, value) VALUES ({marker}, {marker}, "
+                f"{marker})",
+                rows[offset : offset + 50_000],
+            )
+    return time.perf_counter() - start
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered) * 1000
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+    return f"p50 {p50:7.2f} ms, p95 {p95:7.2f} ms"
+
+
+def lookups(engine: Engine, values: list[tuple[str, str]], count: int) -> None:
+    from cyberfusion.correlation import graph as graph_service
+    from cyberfusion.correlation import service as correlation_service
+
+    rng = random.Random(3)
+    sample = [values[rng.randrange(len(values))] for _ in range(count)]
+    times: list[float] = []
+    related = 0
+    graph_times: list[float] = []
+    nodes = 0
+    with Session(engine) as session:
+        actor = actor_for(session, email=HUB_USER)
+        for obs_type, value in sample:
+            start = time.perf_counter()
+            result = correlation_service.correlate_value(
+                session=session, actor=actor, raw=value, obs_type=obs_type
+            )
+            times.append(time.perf_counter() - start)
+            related += len(result.related)
+        session.commit()
+        for obs_type, value in sample[:200]:
+            result = correlation_service.correlate_value(
+                session=session, actor=actor, raw=value, obs_type=obs_type
+            )
+            start = time.perf_counter()
+            graph = graph_service.neighbourhood(
+                session=session,
+                actor=actor,
+                around=f"observable:{result.observable_id}",
+                depth=2,
+                limit=500,
+            )
+            graph_times.append(time.perf_counter() - start)
+            nodes += len(graph.nodes)
+        session.rollback()
+    print(f"  correlate_value, {count:,} lookups: {percentiles(times)}")
+    print(f"    related values returned per lookup: {related / count:.1f} on average")
+    print(f"  graph depth 2 limit 500, 200 starts: {percentiles(graph_times)}")
+    print(f"    nodes per graph: {nodes / 200:.1f} on average")
+
+
+def storage(engine: Engine) -> None:
+    with engine.connect() as conn:
+        counts = {
+            table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in (
+                "observable",
+                "occurrence",
+                "observable_link",
+                "observable_assessment",
+                "enrichment",
+                "jurisdiction",
+                "notification",
+            )
+        }
+        pairwise = conn.execute(
+            text(
+                "SELECT coalesce(sum(c * (c - 1)), 0) FROM "
+                "(SELECT count(*) AS c FROM occurrence GROUP BY observable_id) AS per"
+            )
+        ).scalar_one()
+        if engine.dialect.name == "sqlite":
+            size = conn.exec_driver_sql(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            ).scalar_one()
+        else:
+            size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    for table, count in counts.items():
+        print(f"  {table:<22} {count:>12,} rows")
+    print(f"  pairwise table would hold {int(pairwise):>12,} rows for the same reports")
+    print(f"  database size            {size / 2**20:>12,.0f} MiB")
+
+
+def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
+    values = generate(args.observables)
+    lists = assign(values, args.orgs, args.shared)
+    print(f"\n== {kind}: {len(values):,} values, {sum(map(len, lists.values())):,} reports")
+    with bench_intake.fresh_database(kind, args.pg_url, tmp) as engine:
+        seconds, correlating, rows = intake(engine, lists, args.batch, tmp)
+        peer = peer_inserts(engine, values)
+        print(
+            f"  intake with correlation: {bench_intake.rate(rows, seconds)} "
+            f"({correlating / seconds:.0%} of it correlating: {correlating:.1f} s)"
+        )
+        print(
+            f"  peer raw executemany:    {bench_intake.rate(len(values), peer)}; "
+            f"ratio peer/cyberfusion per row {(rows / seconds) / (len(values) / peer):.2f}"
+        )
+        lookups(engine, values, args.lookups)
+        storage(engine)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--observables", type=int, default=1_000_000)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--orgs", type=int, default=4)
+    parser.add_argument("--shared", type=float, default=0.3)
+    parser.add_argument("--lookups", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=250_000)
+    parser.add_argument("--pg-url", default=bench_intake.DEFAULT_PG)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        for kind in args.db.split(","):
+            run(kind.strip(), args, Path(directory))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Correlation: who else reported a value, what it implies, corroboration, notices and the graph."""
