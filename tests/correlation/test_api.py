@@ -153,3 +153,23 @@ def test_notifications_list_filter_and_mark_read(client: TestClient, session: Se
     )
     bad = client.get("/api/v1/notifications", params={"kind": "x"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_an_analyst_places_victims_in_a_member_country(
+    client: TestClient, session: Session
+) -> None:
+    value = f"v{uuid.uuid4().hex[:8]}.{NAME}"
+    factory.report(session, "cert-fr", [("domain-name", value)])
+    path = f"/api/v1/observables/{_id(session, 'domain-name', value)}/victims"
+    hub = _key(session, "hub", Role.HUB_ANALYST)
+    assert client.post(path, json={"country": "KE"}, headers=hub).status_code == 201
+    again = client.post(path, json={"country": "ke"}, headers=hub)
+    assert (again.status_code, again.json()["reason"]) == (201, "victim-in")
+    assert client.post(path, json={"country": "ZZ"}, headers=hub).status_code == 422
+    viewer = _key(session, "ncb-br", Role.VIEWER)
+    assert client.post(path, json={"country": "KE"}, headers=viewer).status_code == 403
+    missing = "/api/v1/observables/999999999/victims"
+    assert client.post(missing, json={"country": "KE"}, headers=hub).status_code == 404
+    body = client.get("/api/v1/correlation", params={"value": value}, headers=hub).json()
+    places = {(j["country"], j["reason"]) for j in body["enrichment"]["jurisdictions"]}
+    assert ("KE", "victim-in") in places

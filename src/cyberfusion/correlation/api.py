@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from cyberfusion.api.deps import CurrentActor, DbSession
 from cyberfusion.correlation import graph as graph_service
@@ -92,6 +93,36 @@ def graph(
         session=session, actor=actor, around=around, depth=depth, limit=limit
     )
     return GraphRead.model_validate(result.as_dict())
+
+
+class VictimIn(BaseModel):
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166 alpha-2 code")
+
+
+class JurisdictionRead(BaseModel):
+    observable_id: int
+    country: str
+    reason: str
+    source: str
+
+
+@router.post(
+    "/observables/{observable_id}/victims", response_model=JurisdictionRead, status_code=201
+)
+def place_victim(
+    session: DbSession, actor: CurrentActor, observable_id: int, victim_in: VictimIn
+) -> JurisdictionRead:
+    """Record that victims of the value's activity are in a member country (jurisdiction
+    `victim-in`): the value then concerns that country's Cyber Activity Reports. Audited."""
+    place = enrichment_service.place_victim(
+        session=session, actor=actor, observable_id=observable_id, country_code=victim_in.country
+    )
+    return JurisdictionRead(
+        observable_id=place.observable_id,
+        country=place.country_code,
+        reason=place.reason,
+        source=place.source,
+    )
 
 
 @router.post("/observable-flags/{flag_id}/override", response_model=FlagRead)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, distinct, exists, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.account.permissions import Permission
@@ -447,7 +447,11 @@ def _readable_labels(session: Session, org: Organisation, label_ids: Iterable[in
 class _Match:
     """What one submission shares with one other organisation's records."""
 
-    rows: list[tuple[int, int, int]] = field(default_factory=list)  # other label, new label, n
+    # (holder's label, submission's label) -> observables matched under that pair
+    pairs: dict[tuple[int, int], set[int]] = field(default_factory=lambda: defaultdict(set))
+    observables: set[int] = field(default_factory=set)
+    # holder's label -> the holder's records under it
+    records: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
 
 
 def notify_matches(*, session: Session, submission: Submission) -> int:
@@ -469,13 +473,15 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
         return 0
     new = aliased(Occurrence)
     other = aliased(Occurrence)
-    base = (
+    # One pass over the matching reports (they grow with reports, not with pairs of them);
+    # the rest is counting in memory.
+    rows = session.execute(
         select(
-            other.owner_org_id.label("holder_id"),
-            other.label_id.label("holder_label"),
-            new.label_id.label("new_label"),
-            new.observable_id.label("observable_id"),
-            other.intel_object_id.label("holder_record"),
+            other.owner_org_id,
+            other.label_id,
+            new.label_id,
+            new.observable_id,
+            other.intel_object_id,
         )
         .join(other, other.observable_id == new.observable_id)
         .where(
@@ -483,39 +489,38 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
             other.owner_org_id != submission.org_id,
             ~enrichment_service.noise_condition(new.observable_id),
         )
-        .subquery()
-    )
-    grouped = session.execute(
-        select(
-            base.c.holder_id,
-            base.c.holder_label,
-            base.c.new_label,
-            func.count(distinct(base.c.observable_id)),
-        ).group_by(base.c.holder_id, base.c.holder_label, base.c.new_label)
     ).all()
-    if not grouped:
+    if not rows:
         return 0
     matches: dict[int, _Match] = defaultdict(_Match)
-    for owner_id, other_label, new_label, count in grouped:
-        matches[owner_id].rows.append((other_label, new_label, int(count)))
-    all_labels = {label for m in matches.values() for row in m.rows for label in row[:2]}
+    for holder_id, holder_label, new_label, observable_id, holder_record in rows:
+        match = matches[holder_id]
+        match.pairs[(holder_label, new_label)].add(observable_id)
+        match.observables.add(observable_id)
+        match.records[holder_label].add(holder_record)
+    all_labels = {label for m in matches.values() for pair in m.pairs for label in pair}
     labels = {
         label.id: label
         for label in session.scalars(select(SharingLabel).where(SharingLabel.id.in_(all_labels)))
     }
+    sample_ids = sorted({i for m in matches.values() for i in sorted(m.observables)[:_SAMPLE]})
+    names = dict(
+        session.execute(
+            select(Observable.id, Observable.value).where(Observable.id.in_(sample_ids))
+        ).all()
+    )
     written = 0
     for owner_id, match in sorted(matches.items()):
         holder = session.get(Organisation, owner_id)
         if holder is None:
             continue
-        other_labels = {row[0] for row in match.rows}
-        new_labels = {row[1] for row in match.rows}
-        submitter_reads = _readable_labels(session, submitter, other_labels)
-        holder_reads = _readable_labels(session, holder, new_labels)
-        values, total = _matched_values(session, base, owner_id)
-        visible_records = (
-            _record_ids(session, base, owner_id, submitter_reads) if submitter_reads else []
-        )
+        submitter_reads = _readable_labels(session, submitter, {p[0] for p in match.pairs})
+        holder_reads = _readable_labels(session, holder, {p[1] for p in match.pairs})
+        total = len(match.observables)
+        values = [names[i] for i in sorted(match.observables)[:_SAMPLE]]
+        visible_records = sorted(
+            {record for label in submitter_reads for record in match.records[label]}
+        )[:_SAMPLE]
         if submitter_reads:
             summary = (
                 f"{total} value(s) of submission {submission.id} are also reported by {holder.slug}"
@@ -559,35 +564,6 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
     return written
 
 
-def _matched_values(session: Session, base: Any, owner_id: int) -> tuple[list[str], int]:
-    total = session.scalar(
-        select(func.count(distinct(base.c.observable_id))).where(base.c.holder_id == owner_id)
-    )
-    sample = session.scalars(
-        select(Observable.value)
-        .where(
-            Observable.id.in_(
-                select(base.c.observable_id).where(base.c.holder_id == owner_id).distinct()
-            )
-        )
-        .order_by(Observable.id)
-        .limit(_SAMPLE)
-    ).all()
-    return list(sample), int(total or 0)
-
-
-def _record_ids(session: Session, base: Any, owner_id: int, label_ids: set[int]) -> list[int]:
-    return list(
-        session.scalars(
-            select(base.c.holder_record)
-            .where(base.c.holder_id == owner_id, base.c.holder_label.in_(sorted(label_ids)))
-            .distinct()
-            .order_by(base.c.holder_record)
-            .limit(_SAMPLE)
-        ).all()
-    )
-
-
 def _operational(label: SharingLabel | None) -> bool:
     return label is not None and label.audience not in _NON_OPERATIONAL
 
@@ -610,10 +586,13 @@ def _deconflict(
         or submitter.country_code == holder.country_code
     ):
         return 0
-    operational = sum(
-        count
-        for other_label, new_label, count in match.rows
-        if _operational(labels.get(other_label)) and _operational(labels.get(new_label))
+    operational = len(
+        {
+            observable
+            for (other_label, new_label), observables in match.pairs.items()
+            if _operational(labels.get(other_label)) and _operational(labels.get(new_label))
+            for observable in observables
+        }
     )
     if not operational:
         return 0

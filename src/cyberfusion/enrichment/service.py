@@ -32,7 +32,7 @@ from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.db import bulk_insert
-from cyberfusion.core.errors import Conflict, NotFound
+from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.enrichment import warninglist
 from cyberfusion.enrichment.models import (
@@ -738,6 +738,56 @@ def override_flag(*, session: Session, actor: Actor, flag_id: int) -> Observable
         details={"observable_id": flag.observable_id, "source": flag.source, "name": flag.name},
     )
     return flag
+
+
+def place_victim(
+    *, session: Session, actor: Actor, observable_id: int, country_code: str
+) -> Jurisdiction:
+    """An analyst records that victims of an observable's activity are in a member country:
+    the `victim-in` jurisdiction, which routes the observable to that country's reports.
+
+    Needs intel:object:validate and sight of a report of the observable (else 404). Recording
+    the same country again changes nothing. Audited."""
+    actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    readable = session.scalar(
+        select(
+            exists().where(
+                Occurrence.observable_id == observable_id,
+                sharing_service.readable_condition(actor, Occurrence),
+            )
+        )
+    )
+    if not readable:
+        raise NotFound(f"observable {observable_id} does not exist", field="observable_id")
+    code = country_code.strip().upper()
+    if code not in _member_countries(session):
+        raise ValidationFailed(f"{country_code!r} is not a member country", field="country")
+    existing = session.scalar(
+        select(Jurisdiction).where(
+            Jurisdiction.observable_id == observable_id,
+            Jurisdiction.country_code == code,
+            Jurisdiction.reason == JurisdictionReason.VICTIM_IN.value,
+        )
+    )
+    if existing is not None:
+        return existing
+    place = Jurisdiction(
+        observable_id=observable_id,
+        country_code=code,
+        reason=JurisdictionReason.VICTIM_IN.value,
+        source=f"analyst:{actor.label}"[:32],
+    )
+    session.add(place)
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="jurisdiction.victim_in",
+        target_type="observable",
+        target_id=observable_id,
+        details={"country": code},
+    )
+    return place
 
 
 # --------------------------------------------------------------------------- reading
