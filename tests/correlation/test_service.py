@@ -410,3 +410,21 @@ def test_correlating_an_id_the_actor_may_not_read_is_not_found(session: Session)
     viewer = account_factory.actor(session, org="ncb-br", role=Role.VIEWER)
     with pytest.raises(NotFound):
         correlation_service.correlate(session=session, actor=viewer, observable_id=observable.id)
+
+
+def test_a_lookup_does_not_reveal_a_value_only_others_may_read(session: Session) -> None:
+    value = _unique()
+    factory.report(
+        session, "cert-fr", [("domain-name", value)], LabelsIn(tlp="amber", audience="organisation")
+    )
+    viewer = account_factory.actor(session, org="ncb-br", role=Role.VIEWER)
+    found = observable_service.lookup(session=session, actor=viewer, raw=value)
+    assert (found.observable_id, found.occurrences, found.hidden_match) == (None, [], False)
+
+
+def test_a_value_nobody_reported_is_not_known_to_a_lookup(session: Session) -> None:
+    host = _unique("only-host.")
+    factory.report(session, "cert-fr", [("url", f"http://{host}/x")])
+    officer = account_factory.actor(session, org="ncb-fr", role=Role.OFFICER)
+    found = observable_service.lookup(session=session, actor=officer, raw=host)
+    assert (found.observable_id, found.occurrences, found.hidden_match) == (None, [], False)

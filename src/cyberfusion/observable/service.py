@@ -613,7 +613,9 @@ def lookup(
             )
             .order_by(Occurrence.reported_at)
         ).all()
-        return LookupResult(kind, value, observable.id, list(readable), False)
+        # Without hit/no-hit rights, a value only others may read is not known to the actor.
+        found_id = observable.id if readable else None
+        return LookupResult(kind, value, found_id, list(readable), False)
     hit = sharing_service.hit_check(
         session=session,
         actor=actor,
@@ -622,4 +624,7 @@ def lookup(
         query_summary=f"{kind} {value}",
     )
     occurrences = sorted(hit.readable, key=lambda o: (o.reported_at, o.id))
-    return LookupResult(kind, value, observable.id, occurrences, hit.hidden_match)
+    # An observable nobody reported (the host of a reported URL, kept for correlation) is not
+    # a known value.
+    found_id = observable.id if occurrences or hit.hidden_match else None
+    return LookupResult(kind, value, found_id, occurrences, hit.hidden_match)
