@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -27,6 +31,8 @@ from cyberfusion.registry import api as registry_api
 from cyberfusion.taxii import api as taxii_api
 from cyberfusion.web import views as web_views
 
+log = logging.getLogger(__name__)
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
@@ -36,11 +42,42 @@ CONTENT_SECURITY_POLICY = (
 # and a self-hosted page is the UI issue's job.
 
 
+@asynccontextmanager
+async def _in_process_jobs(app: FastAPI) -> AsyncIterator[None]:
+    """With CYBERFUSION_IN_PROCESS_JOBS=1 (what `cyberfusion serve` sets on SQLite unless told
+    otherwise) the background jobs run in a thread of this process, so the embedded default
+    needs no `cyberfusion worker`. The thread first loads the enrichment data, so that the
+    first submission does not wait for it."""
+    if os.environ.get("CYBERFUSION_IN_PROCESS_JOBS") != "1":
+        yield
+        return
+    from cyberfusion.enrichment import service as enrichment_service
+    from cyberfusion.worker import run_worker
+
+    stop = threading.Event()
+
+    def jobs() -> None:
+        try:
+            enrichment_service.warm_up()
+        except Exception:
+            log.exception("loading the enrichment data failed; it loads at first use")
+        run_worker(once=False, stop=stop)
+
+    thread = threading.Thread(target=jobs, name="cyberfusion-jobs", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
         title="cyberfusion",
         version=__version__,
+        lifespan=_in_process_jobs,
         description=(
             "Cyber threat intelligence fusion platform. Errors are RFC 9457 problem details."
         ),

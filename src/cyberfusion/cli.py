@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,15 +70,31 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    jobs: Annotated[
+        str,
+        typer.Option(
+            help="background jobs: 'in-process' (a thread of this server), 'worker' (run "
+            "`cyberfusion worker` beside it) or 'auto' (in-process on SQLite)"
+        ),
+    ] = "auto",
 ) -> None:
-    """Serve the REST API and the web UI."""
+    """Serve the REST API, TAXII and the web UI (and, on the embedded default, the jobs)."""
     import uvicorn
 
     from cyberfusion.core.migrate import current
 
-    if current(get_settings().database_url) is None:
+    if jobs not in ("auto", "in-process", "worker"):
+        err.print("--jobs must be auto, in-process or worker")
+        raise typer.Exit(2)
+    settings = get_settings()
+    if current(settings.database_url) is None:
         err.print("the database has no schema yet: run `cyberfusion db upgrade` first")
         raise typer.Exit(2)
+    in_process = jobs == "in-process" or (
+        jobs == "auto" and settings.database_url.startswith("sqlite")
+    )
+    # Read by the application's start-up in this process and in the ones uvicorn spawns.
+    os.environ["CYBERFUSION_IN_PROCESS_JOBS"] = "1" if in_process else "0"
     uvicorn.run(
         "cyberfusion.app:create_app",
         factory=True,
