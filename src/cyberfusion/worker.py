@@ -1,4 +1,5 @@
-"""The background worker: claims the feeds that are due and runs them, one transaction each.
+"""The background worker: claims the feeds that are due and runs them, one transaction each, and
+correlates the large submissions stored since its last pass (`correlation.jobs`).
 
 Any number of workers may run against PostgreSQL: each claims feeds with `SELECT ... FOR UPDATE
 SKIP LOCKED` (`feed.service.claim_due`), so no two take the same feed. On SQLite one worker is
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.core.db import transaction
 from cyberfusion.core.time import utcnow
+from cyberfusion.correlation import jobs as correlation_jobs
 from cyberfusion.feed import service as feed_service
 from cyberfusion.feed.models import Feed, FeedRun
 
@@ -104,6 +106,8 @@ def run_worker(
     while True:
         try:
             total += run_due(unit_of_work=unit_of_work, worker=worker, on_run=on_run)
+            # Large submissions stored at bulk speed wait here for their correlation.
+            correlation_jobs.run_pending(unit_of_work=unit_of_work)
         except Exception:
             if once:
                 raise

@@ -25,6 +25,9 @@ class Settings:
     secure_cookies: bool = False
     # Largest submission body accepted (413 above it).
     max_submission_bytes: int = 256 * 1024 * 1024
+    # Submissions with more accepted objects or values than this are correlated by a job
+    # after they are stored, not in their own transaction.
+    inline_correlation_max: int = 20_000
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -61,6 +64,7 @@ def load_settings() -> Settings:
         max_submission_bytes=int(
             os.environ.get("CYBERFUSION_MAX_SUBMISSION_BYTES", str(256 * 1024 * 1024))
         ),
+        inline_correlation_max=int(os.environ.get("CYBERFUSION_INLINE_CORRELATION_MAX", "20000")),
     )
 
 

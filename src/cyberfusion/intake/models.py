@@ -32,3 +32,12 @@ class Submission(Base):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     results: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Correlation (flags, enrichment, links, corroboration, notices) runs in the submission's
+    # transaction ("done" at once) unless the submission is large: then "pending" until a job
+    # takes it ("running") and finishes it ("done"), or "failed" with the reason.
+    correlation: Mapped[str] = mapped_column(
+        String(16), default="done", server_default="done", index=True
+    )
+    correlation_claimed_at: Mapped[datetime | None]
+    correlated_at: Mapped[datetime | None]
+    correlation_error: Mapped[str | None] = mapped_column(String(500))

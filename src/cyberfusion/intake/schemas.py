@@ -55,6 +55,12 @@ class SubmissionRead(BaseModel):
     duplicates: int
     rejected: int
     replayed: bool = Field(description="true when this exact submission was received before")
+    correlation: str = Field(
+        default="done",
+        description="done (flags, enrichment, correlation and notices applied with the "
+        "submission), or pending/running for a large submission a background job correlates "
+        "shortly after, or failed",
+    )
     results: list[ObjectResult]
 
 

@@ -35,6 +35,7 @@ from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.canonical import content_hash
+from cyberfusion.core.config import get_settings
 from cyberfusion.core.errors import NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.intake import bulk
@@ -467,8 +468,12 @@ def _finish(
         from cyberfusion.correlation import service as correlation_service
 
         # Flags, facts, jurisdiction, links, corroboration and match notices, in the same
-        # transaction: a submission is correlated entirely or not stored at all.
-        correlation_service.after_intake(session=session, submission_id=submission.id)
+        # transaction: a submission is correlated entirely or not stored at all. A large one
+        # (a feed's million values) is stored at bulk speed and correlated by a job instead.
+        if submission.accepted > get_settings().inline_correlation_max:
+            submission.correlation = "pending"
+        else:
+            correlation_service.after_intake(session=session, submission_id=submission.id)
     # One orjson call instead of the ORM's json.dumps: a large bundle has 100,000 results.
     stored = {"results": results}
     statement = (
@@ -806,6 +811,7 @@ def to_read(submission: Submission, *, replayed: bool) -> SubmissionRead:
             "duplicates": submission.duplicates,
             "rejected": submission.rejected,
             "replayed": replayed,
+            "correlation": submission.correlation,
             "results": submission.results.get("results", []),
         }
     )

@@ -1,5 +1,5 @@
 """correlation: links derived from values or stated by reports, corroboration, records naming
-reference families
+reference families, and the correlation state of submissions
 
 Revision ID: 0011
 Revises: 0007
@@ -116,8 +116,35 @@ def upgrade() -> None:
             batch_op.f("ix_record_knowledge_entry_id"), ["entry_id"], unique=False
         )
 
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("correlation", sa.String(length=16), server_default="done", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column(
+                "correlation_claimed_at",
+                cyberfusion.core.db.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
+                "correlated_at", cyberfusion.core.db.UTCDateTime(timezone=True), nullable=True
+            )
+        )
+        batch_op.add_column(sa.Column("correlation_error", sa.String(length=500), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_submission_correlation"), ["correlation"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_submission_correlation"))
+        batch_op.drop_column("correlation_error")
+        batch_op.drop_column("correlated_at")
+        batch_op.drop_column("correlation_claimed_at")
+        batch_op.drop_column("correlation")
     with op.batch_alter_table("record_knowledge", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_record_knowledge_entry_id"))
     op.drop_table("record_knowledge")
