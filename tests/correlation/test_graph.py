@@ -12,6 +12,8 @@ from cyberfusion.account.permissions import Role
 from cyberfusion.core.errors import NotFound, ValidationFailed
 from cyberfusion.correlation import graph as graph_service
 from cyberfusion.correlation.models import RecordKnowledge
+from cyberfusion.intake import service as intake_service
+from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.knowledge import service as knowledge_service
 from cyberfusion.observable import service as observable_service
@@ -151,3 +153,25 @@ def test_bad_parameters(session: Session, around: str, depth: int, limit: int) -
         graph_service.neighbourhood(
             session=session, actor=analyst, around=around, depth=depth, limit=limit
         )
+
+
+def test_addresses_in_the_graph_meet_on_their_autonomous_system(session: Session) -> None:
+    name = f"as{uuid.uuid4().hex[:8]}.{NAME}"
+    # Value lists: one record (a grouping) per list, so each list's values meet on it.
+    for org, address in (("cert-fr", "45.148.10.5"), ("cert-ng", "45.148.10.6")):
+        intake_service.submit(
+            session=session,
+            actor=factory.reporter(session, org),
+            raw=f"{name}\n{address}\n".encode(),
+            options=SubmissionOptions(source_format=SourceFormat.CSV, labels=factory.COMMUNITY),
+        )
+    hub = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    start = _id(session, "domain-name", name)
+    graph = graph_service.neighbourhood(
+        session=session, actor=hub, around=f"observable:{start}", depth=3, limit=50
+    )
+    network = "as:Pptechnology Limited"
+    assert graph.nodes[network]["kind"] == "autonomous-system"
+    for address in ("45.148.10.5", "45.148.10.6"):
+        node = f"observable:{_id(session, 'ipv4-addr', address)}"
+        assert (node, network, "announced-by") in graph.edges

@@ -125,18 +125,24 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
         processors = [
             sql_table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
         ]
-        memo: list[dict[Any, Any]] = [{} for _ in columns]
-
-        def bound(index: int, value: Any) -> Any:
-            process = processors[index]
-            if process is None or value is None:
-                return value
-            if isinstance(value, datetime):
-                cached = memo[index].get(value)
-                if cached is None:
-                    cached = memo[index][value] = process(value)
-                return cached
-            return process(value)
+        # Only the columns with a bind processor are touched; a processed value that repeats
+        # (the batch's time stamp) is processed once.
+        processed = [(i, process) for i, process in enumerate(processors) if process is not None]
+        memo: dict[tuple[int, Any], Any] = {}
+        values = [list(row.values()) for row in rows]
+        for cells in values:
+            for i, process in processed:
+                value = cells[i]
+                if value is None:
+                    continue
+                if isinstance(value, datetime):
+                    key = (i, value)
+                    cached = memo.get(key)
+                    if cached is None:
+                        cached = memo[key] = process(value)
+                    cells[i] = cached
+                else:
+                    cells[i] = process(value)
 
         # Names checked against the metadata above (sql_table.c[name] raises otherwise).
         names = ", ".join(columns)
@@ -144,10 +150,7 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
         statement = f"INSERT INTO {sql_table.name} ({names}) VALUES ({marks})"  # noqa: S608
         cursor: Any = connection.connection.cursor()
         try:
-            cursor.executemany(
-                statement,
-                [tuple(bound(i, row[name]) for i, name in enumerate(columns)) for row in rows],
-            )
+            cursor.executemany(statement, values)
         finally:
             cursor.close()
         return

@@ -14,6 +14,7 @@ from cyberfusion.correlation.schemas import (
     CorrelationRead,
     FlagRead,
     GraphRead,
+    LookupRead,
     RelatedRead,
     ReportRead,
 )
@@ -44,6 +45,52 @@ def _read(result: correlation_service.Correlation) -> CorrelationRead:
             for item in result.related
         ],
     )
+
+
+def _lookup_read(result: correlation_service.Correlation) -> LookupRead:
+    full = _read(result)
+    facts = result.enrichment or {}
+    current = facts.get("enrichment", {})
+    geo = (current.get("geo") or {}).get("data", {})
+    asn = (current.get("asn") or {}).get("data", {})
+    flags = facts.get("flags", [])
+    return LookupRead(
+        type=full.type,
+        value=full.value,
+        known=full.known,
+        occurrences=full.reports,
+        hidden_match=full.hidden_match,
+        match_elsewhere=full.hidden_match or any(r.hidden_match for r in full.related),
+        noise=bool(facts.get("noise", False)),
+        warninglists=[f["name"] for f in flags if f["source"] == "warninglist"],
+        country=geo.get("country"),
+        as_organisation=asn.get("as_organisation"),
+        as_network=asn.get("as_network"),
+        countries=[
+            {"country": place["country"], "reason": place["reason"]}
+            for place in facts.get("jurisdictions", [])
+        ],
+        assessment=full.assessment,
+        enrichment=full.enrichment,
+        correlations=full.related,
+    )
+
+
+@router.get("/observables/lookup", response_model=LookupRead)
+def lookup_observable(
+    session: DbSession,
+    actor: CurrentActor,
+    value: Annotated[str, Query(min_length=1, max_length=4096)],
+    type: Annotated[str | None, Query(description="observable type; guessed when absent")] = None,  # noqa: A002
+) -> LookupRead:
+    """Who else has this value: the normalised value, who reported it as far as the caller may
+    see, its enrichment (country, AS), warninglist hits and the countries it concerns, and its
+    correlations; `match_elsewhere` (and `hidden_match` for the value itself) where records
+    the caller may not read match, without their content (their owners are told who asked)."""
+    result = correlation_service.correlate_value(
+        session=session, actor=actor, raw=value, obs_type=type
+    )
+    return _lookup_read(result)
 
 
 @router.get("/correlation", response_model=CorrelationRead)

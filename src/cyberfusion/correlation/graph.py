@@ -236,17 +236,14 @@ class _Walk:
         for obs_id, data in session.execute(
             select(Enrichment.observable_id, Enrichment.data).where(Enrichment.id.in_(latest))
         ).all():
-            asn = data.get("asn")
-            if not asn:
+            # The shipped data names the AS organisation, not its number: one node per name.
+            holder = data.get("as_organisation")
+            if not holder:
                 continue
-            key = f"as:{asn}"
+            key = f"as:{holder}"
             if self.add_node(
                 key,
-                {
-                    "kind": "autonomous-system",
-                    "type": "autonomous-system",
-                    "label": f"AS{asn} {data.get('as_organisation') or ''}".strip(),
-                },
+                {"kind": "autonomous-system", "type": "autonomous-system", "label": str(holder)},
             ):
                 self.add_edge(f"observable:{obs_id}", key, "announced-by")
         return new_obs, new_records

@@ -85,3 +85,31 @@ class FlagRead(BaseModel):
     name: str
     overridden_by: str | None
     overridden_at: datetime | None
+
+
+class LookupRead(BaseModel):
+    """The answer to "who else has X": the value as normalised, who reported it (as far as the
+    caller may see), what is known about it, and its correlations."""
+
+    type: str
+    value: str
+    known: bool
+    occurrences: list[ReportRead]
+    hidden_match: bool
+    match_elsewhere: bool = Field(
+        description="records the caller may not read hold this value or a related one; their "
+        "owners were told who asked (content withheld)"
+    )
+    noise: bool = Field(description="a warninglist or the special-purpose registries flag it")
+    warninglists: list[str] = Field(description="names of the warninglists that flag it")
+    country: str | None = Field(description="where the address (or a URL's host) is located")
+    as_organisation: str | None = Field(
+        default=None, description="the organisation announcing the address (or host address)"
+    )
+    as_network: str | None = None
+    countries: list[dict[str, str]] = Field(
+        description="member countries the value concerns, each with the reason"
+    )
+    assessment: dict[str, Any] | None
+    enrichment: dict[str, Any] | None
+    correlations: list[RelatedRead]

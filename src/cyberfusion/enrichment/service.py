@@ -329,10 +329,10 @@ def _domain_facts(facts: _Facts, domain: str) -> None:
     else:
         found = _icann_psl().publicsuffix(domain)
         suffix = found if isinstance(found, str) else None
-    owner = _full_psl().privatesuffix(domain)
+    owner = owner_domain(domain)
     # Set when the name lives under a service of the private section of the list (dynamic
     # DNS, hosting): 'duckdns.org' for 'evil.duckdns.org'.
-    owner_suffix = owner.partition(".")[2] if isinstance(owner, str) else None
+    owner_suffix = owner.partition(".")[2] if owner is not None else None
     tld = domain.rsplit(".", 1)[-1]
     country = cctld_country(tld)
     facts.enrichments.append(
@@ -353,6 +353,7 @@ def _domain_facts(facts: _Facts, domain: str) -> None:
         facts.countries.append((country, JurisdictionReason.CCTLD_OF, "publicsuffixlist"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def owner_domain(name: str) -> str | None:
     """The name its owner registered: 'evil.example.co.uk' -> 'example.co.uk', and below a
     service of the private section of the public suffix list, the customer's name
