@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import idna
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -428,3 +429,45 @@ def test_a_value_nobody_reported_is_not_known_to_a_lookup(session: Session) -> N
     officer = account_factory.actor(session, org="ncb-fr", role=Role.OFFICER)
     found = observable_service.lookup(session=session, actor=officer, raw=host)
     assert (found.observable_id, found.occurrences, found.hidden_match) == (None, [], False)
+
+
+@pytest.mark.parametrize(
+    ("obs_type", "spellings"),
+    [
+        ("domain-name", ["{n}.cf-test.xyz", "{N}.CF-TEST.XYZ.", "{n}.cf-test.xyz."]),
+        ("domain-name", ["bücher-{n}.de", "{idn}", "BÜCHER-{N}.DE"]),
+        (
+            "url",
+            [
+                "http://{n}.cf-test.xyz/a%7eb",
+                "HTTP://{N}.CF-TEST.XYZ:80/a~b",
+                "http://{n}.cf-test.xyz./a%7Eb",
+            ],
+        ),
+        ("ipv6-addr", ["::ffff:91.243.44.77", "91.243.44.77"]),
+    ],
+)
+def test_every_spelling_of_a_value_meets_on_one_observable(
+    session: Session, obs_type: str, spellings: list[str]
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    orgs = ["cert-fr", "cert-ng", "cert-br"]
+    idn = idna.encode(f"bücher-{tag}.de").decode()
+    for org, spelling in zip(orgs, spellings, strict=False):
+        value = spelling.format(n=tag, N=tag.upper(), idn=idn)
+        factory.report(session, org, [(obs_type, value)])
+    first = spellings[0].format(n=tag, N=tag.upper(), idn=idn)
+    hub = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    found = correlation_service.correlate_value(session=session, actor=hub, raw=first)
+    assert sorted(r.organisation for r in found.reports) == sorted(orgs[: len(spellings)])
+
+
+def test_a_homograph_is_another_value(session: Session) -> None:
+    tag = uuid.uuid4().hex[:6]
+    latin, cyrillic = f"paypal-{tag}.xyz", f"p\u0430ypal-{tag}.xyz"  # U+0430: Cyrillic a
+    factory.report(session, "cert-fr", [("domain-name", latin)])
+    factory.report(session, "cert-ng", [("domain-name", cyrillic)])
+    hub = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    found = correlation_service.correlate_value(session=session, actor=hub, raw=cyrillic)
+    assert found.value.startswith("xn--")
+    assert [r.organisation for r in found.reports] == ["cert-ng"]
