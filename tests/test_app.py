@@ -58,13 +58,21 @@ def test_pages_load_assets_only_from_this_server(client: TestClient) -> None:
     page = client.get("/login").text
     links = re.findall(r'(?:href|src|action)="([^"]*)"', page)
     assert sorted(set(links)) == [
+        "#main",
         "/",
         "/api/v1/openapi.json",
+        "/language",
         "/login",
         "/static/app.css",
         "/static/favicon.svg",
+        "/static/htmx.min.js",
     ]
-    for link in ("/static/app.css", "/static/favicon.svg", "/api/v1/openapi.json"):
+    for link in (
+        "/static/app.css",
+        "/static/favicon.svg",
+        "/static/htmx.min.js",
+        "/api/v1/openapi.json",
+    ):
         assert client.get(link).status_code == 200
 
 

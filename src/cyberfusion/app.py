@@ -27,6 +27,7 @@ from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
 from cyberfusion.knowledge import api as knowledge_api
 from cyberfusion.notification import api as notification_api
+from cyberfusion.product import api as product_api
 from cyberfusion.registry import api as registry_api
 from cyberfusion.taxii import api as taxii_api
 from cyberfusion.web import views as web_views
@@ -122,6 +123,7 @@ def create_app() -> FastAPI:
         export_api,
         feed_api,
         notification_api,
+        product_api,
         audit_api,
     ):
         api.include_router(module.router)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from sqlalchemy.orm import Session
 
 from cyberfusion.account import service as account_service
@@ -270,6 +280,54 @@ def _org_actor(session: Session, slug: str, role: Role = Role.OFFICER) -> Actor:
     )
 
 
+# Files from this size on get a progress bar (on a terminal); smaller ones a spinner.
+PROGRESS_MIN_BYTES = 1 << 20
+
+
+@contextmanager
+def import_progress(console: Console) -> Iterator[Progress]:
+    """A progress bar by bytes read, with rate and time left."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+        yield progress
+
+
+class ProgressFile(io.FileIO):
+    """A file that moves a progress bar as it is read. Intake reads a file twice: once for its
+    SHA-256 (idempotency), then to import it; the bar shows each pass."""
+
+    def __init__(self, path: Path, progress: Progress) -> None:
+        super().__init__(path, "rb")
+        self._progress = progress
+        self._name = path.name
+        self._size = os.fstat(self.fileno()).st_size
+        self._task = progress.add_task(f"checking {self._name}", total=self._size)
+        self._importing = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = super().read(size)
+        self._progress.update(self._task, completed=self.tell())
+        return data or b""
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        position = super().seek(offset, whence)
+        if not self._importing and position == 0 and self._progress_done():
+            # Back to the start after the checksum pass: the import pass begins.
+            self._importing = True
+            self._progress.update(self._task, description=f"importing {self._name}")
+        self._progress.update(self._task, completed=position)
+        return position
+
+    def _progress_done(self) -> bool:
+        return any(t.id == self._task and t.completed >= self._size for t in self._progress.tasks)
+
+
 @app.command("import")
 def import_(
     path: Annotated[str, typer.Argument(help="file to import, or - for standard input")],
@@ -285,6 +343,13 @@ def import_(
     partial: Annotated[
         bool, typer.Option(help="store valid objects even if others are rejected")
     ] = False,
+    correlate: Annotated[
+        bool,
+        typer.Option(
+            help="correlate a large list right after storing it (--no-correlate: leave it to "
+            "the worker)"
+        ),
+    ] = True,
 ) -> None:
     """Import a file: STIX 2.x bundle, MISP event, CSV or free text."""
     from pathlib import Path
@@ -314,14 +379,27 @@ def import_(
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     size = len(raw) if source is None else source.stat().st_size
-    with unit_of_work() as session, err.status(f"importing {size:,} bytes"):
-        actor = _org_actor(session, org)
-        if source is None:
-            result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
-        else:
-            # Read block by block: a value list of any size stays small in memory.
+    if source is None or size < PROGRESS_MIN_BYTES or not err.is_terminal:
+        with unit_of_work() as session, err.status(f"importing {size:,} bytes"):
+            actor = _org_actor(session, org)
+            if source is None:
+                result = intake_service.submit(
+                    session=session, actor=actor, raw=raw, options=options
+                )
+            else:
+                # Read block by block: a value list of any size stays small in memory.
+                result = intake_service.submit_file(
+                    session=session, actor=actor, source=source, options=options
+                )
+    else:
+        with (
+            unit_of_work() as session,
+            import_progress(err) as progress,
+            ProgressFile(source, progress) as handle,
+        ):
+            actor = _org_actor(session, org)
             result = intake_service.submit_file(
-                session=session, actor=actor, source=source, options=options
+                session=session, actor=actor, source=handle, options=options, name=source.name
             )
     for item in result.results:
         if item.status == "rejected":
@@ -335,6 +413,19 @@ def import_(
     )
     if result.status == "rejected":
         raise typer.Exit(1)
+    if result.correlation == "pending" and correlate:
+        from cyberfusion.correlation import jobs as correlation_jobs
+
+        # A large list is stored at bulk speed; correlate it now rather than leave it to a
+        # worker the operator may not run.
+        with err.status(f"correlating submission {result.id}"):
+            correlation_jobs.run_pending(unit_of_work=unit_of_work)
+        with unit_of_work() as session:
+            from cyberfusion.intake.models import Submission
+
+            state = session.get(Submission, result.id)
+            done = state.correlation if state is not None else "unknown"
+        out.print(f"submission {result.id} correlation: {done}", highlight=False)
 
 
 @app.command()
@@ -780,3 +871,130 @@ def worker(
         err.print("stopped")
         return
     out.print(f"{runs} feed runs", highlight=False)
+
+
+report_app = typer.Typer(
+    help="Intelligence products: Cyber Activity Reports, issued as the hub.", no_args_is_help=True
+)
+app.add_typer(report_app, name="report")
+
+
+def _report_time(text: str | None, option: str) -> datetime | None:
+    """A date (midnight UTC) or an ISO 8601 time (UTC unless it says otherwise)."""
+    from datetime import UTC, date
+
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        err.print(
+            f"[red]error ({option}):[/red] {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@report_app.command("car")
+def report_car(
+    country: Annotated[
+        str | None, typer.Argument(help="ISO 3166-1 alpha-2 code of the member country")
+    ] = None,
+    since: Annotated[str, typer.Option(help="start of the period: YYYY-MM-DD or ISO time")] = "",
+    until: Annotated[
+        str | None, typer.Option(help="end of the period, excluded (default: now)")
+    ] = None,
+    format: Annotated[  # noqa: A002
+        str, typer.Option(help="html, pdf, stix or csv")
+    ] = "html",
+    out_path: Annotated[
+        str,
+        typer.Option("--out", help="file to write; with --all, the directory for all the files"),
+    ] = "",
+    all_: Annotated[bool, typer.Option("--all", help="every member country")] = False,
+    as_: Annotated[str, typer.Option("--as", help="the issuing (hub) organisation")] = "hub",
+) -> None:
+    """Issue the Cyber Activity Report of a country (or --all) for a period and write it. When
+    there is nothing to report, nothing is written (exit 0). Issuing registers the product with
+    its content hash, audits it and delivers it to the NCB's inbox; with no new indicator since
+    the last product from the same start, nothing is issued (the registered product is written
+    again)."""
+    from pathlib import Path
+
+    from cyberfusion.product import render
+    from cyberfusion.product import service as product_service
+    from cyberfusion.product.schemas import CarIssue, ProductFormat
+
+    if not since or not out_path:
+        err.print("[red]error:[/red] --since and --out are required", highlight=False)
+        raise typer.Exit(2)
+    if (country is None) == (not all_):
+        err.print("[red]error:[/red] give a country code or --all, not both", highlight=False)
+        raise typer.Exit(2)
+    try:
+        fmt = ProductFormat(format)
+    except ValueError:
+        err.print(
+            f"[red]error (--format):[/red] {format!r} is not one of html, pdf, stix, csv",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+    if not all_ and not Path(out_path).resolve().parent.is_dir():
+        err.print(
+            f"[red]error (--out):[/red] the directory of {out_path} does not exist",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    start = _report_time(since, "--since")
+    end = _report_time(until, "--until") or utcnow()
+    assert start is not None
+    if end <= start:
+        err.print("[red]error (--until):[/red] the period ends before it starts", highlight=False)
+        raise typer.Exit(2)
+    written: list[tuple[str, render.Rendered]] = []
+    with unit_of_work() as session:
+        actor = _org_actor(session, as_, Role.HUB_ANALYST)
+        if all_:
+            with err.status("issuing the Cyber Activity Reports of every member country"):
+                results = product_service.issue_all_cars(
+                    session=session, actor=actor, since=start, until=end
+                )
+        else:
+            assert country is not None
+            car_in = CarIssue(country=country, since=start, until=end)
+            results = [
+                (
+                    car_in.country,
+                    product_service.issue_car(session=session, actor=actor, car_in=car_in),
+                )
+            ]
+        issued = 0
+        for code, result in results:
+            if result.product is None:
+                if not all_:
+                    out.print(f"{code}: {result.detail}; nothing written", highlight=False)
+                continue
+            issued += result.issued
+            out.print(
+                f"{code}: {result.detail}: {result.product.item_count} indicators, "
+                f"TLP:{result.product.tlp.upper()}, sha256 {result.product.content_hash}",
+                highlight=False,
+            )
+            written.append((code, render.render(session=session, product=result.product, fmt=fmt)))
+    if all_:
+        directory = Path(out_path)
+        directory.mkdir(parents=True, exist_ok=True)
+        for _, rendered in written:
+            (directory / rendered.filename).write_bytes(rendered.content)
+        out.print(
+            f"{len(written)} reports ({issued} newly issued) of {len(results)} countries "
+            f"written to {directory}; the others had nothing to report",
+            highlight=False,
+        )
+    elif written:
+        Path(out_path).write_bytes(written[0][1].content)
+        out.print(f"wrote {out_path}", highlight=False)

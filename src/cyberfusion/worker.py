@@ -25,6 +25,7 @@ from cyberfusion.core.time import utcnow
 from cyberfusion.correlation import jobs as correlation_jobs
 from cyberfusion.feed import service as feed_service
 from cyberfusion.feed.models import Feed, FeedRun
+from cyberfusion.product import jobs as product_jobs
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,16 @@ def run_worker(
     is set. Returns the number of runs done."""
     worker = worker_name()
     stop = stop or threading.Event()
+    # Scheduled Cyber Activity Reports, when CYBERFUSION_CAR_SCHEDULE asks for them.
+    car_cadence = product_jobs.cadence_from_env()
     total = 0
     while True:
         try:
             total += run_due(unit_of_work=unit_of_work, worker=worker, on_run=on_run)
             # Large submissions stored at bulk speed wait here for their correlation.
             correlation_jobs.run_pending(unit_of_work=unit_of_work)
+            if car_cadence is not None:
+                product_jobs.run_scheduled(unit_of_work=unit_of_work, cadence=car_cadence)
         except Exception:
             if once:
                 raise

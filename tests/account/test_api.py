@@ -65,6 +65,7 @@ def test_me_with_a_bearer_key(session: Session, client: TestClient) -> None:
             "intel:object:submit",
             "intel:selector:lookup",
             "notification:notification:read",
+            "product:report:feedback",
             "product:report:read",
             "registry:organisation:read",
         ],

@@ -173,3 +173,47 @@ def test_an_analyst_places_victims_in_a_member_country(
     body = client.get("/api/v1/correlation", params={"value": value}, headers=hub).json()
     places = {(j["country"], j["reason"]) for j in body["enrichment"]["jurisdictions"]}
     assert ("KE", "victim-in") in places
+
+
+def test_lookup_answers_who_else_has_it_with_enrichment_and_correlations(
+    client: TestClient, session: Session
+) -> None:
+    factory.report(session, "cert-fr", [("ipv4-addr", "45.148.10.0/24")])
+    factory.report(
+        session,
+        "cert-ng",
+        [("ipv4-addr", "45.148.10.9")],
+        LabelsIn(tlp="amber", audience="organisation"),
+    )
+    factory.report(session, "ncb-fr", [("ipv4-addr", "45.148.10.9")])
+    response = client.get(
+        "/api/v1/observables/lookup",
+        params={"value": "45.148.10.9"},
+        headers=_key(session, "ncb-fr"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["known"], body["country"], body["as_organisation"]) == (
+        True,
+        "NL",
+        "Pptechnology Limited",
+    )
+    assert [o["organisation"] for o in body["occurrences"]] == ["ncb-fr"]
+    # cert-ng's report is not readable by ncb-fr: a match elsewhere, without content.
+    assert (body["hidden_match"], body["match_elsewhere"]) == (True, True)
+    assert ("NL", "hosted-in") in {(c["country"], c["reason"]) for c in body["countries"]}
+    assert (body["noise"], body["warninglists"]) == (False, [])
+    assert [(c["relation"], c["value"]) for c in body["correlations"]] == [
+        ("contained-in", "45.148.10.0/24")
+    ]
+
+
+def test_lookup_names_the_warninglists(client: TestClient, session: Session) -> None:
+    factory.report(session, "ncb-fr", [("domain-name", "google.com")])
+    body = client.get(
+        "/api/v1/observables/lookup",
+        params={"value": "google.com"},
+        headers=_key(session, "ncb-fr"),
+    ).json()
+    assert body["noise"] is True
+    assert "Top 1000 website from Alexa" in body["warninglists"]

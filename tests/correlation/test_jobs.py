@@ -114,3 +114,32 @@ def test_a_failing_correlation_is_marked_and_the_data_stays(
         "enrichment data unreadable",
     )
     assert submission.accepted == 3
+
+
+def test_the_cli_import_correlates_a_large_list_right_away(  # type: ignore[no-untyped-def]
+    cli, session: Session, small_inline_limit: None, tmp_path
+) -> None:
+    names = [f"c{n}{uuid.uuid4().hex[:6]}.{NAME}" for n in range(3)]
+    path = tmp_path / "list.txt"
+    path.write_text("\n".join(names) + "\n")
+    result = cli(
+        "import", str(path), "--org", "cert-fr", "--tlp", "green", "--audience", "community"
+    )
+    assert result.exit_code == 0, result.output
+    assert "correlation: done" in result.output
+    submission = session.scalars(select(Submission).order_by(Submission.id.desc())).first()
+    assert submission is not None
+    assert (submission.correlation, submission.accepted) == ("done", 3)
+
+
+def test_the_cli_import_can_leave_correlation_to_the_worker(  # type: ignore[no-untyped-def]
+    cli, session: Session, small_inline_limit: None, tmp_path
+) -> None:
+    names = [f"w{n}{uuid.uuid4().hex[:6]}.{NAME}" for n in range(3)]
+    path = tmp_path / "list.txt"
+    path.write_text("\n".join(names) + "\n")
+    result = cli("import", str(path), "--org", "cert-fr", "--no-correlate")
+    assert result.exit_code == 0, result.output
+    submission = session.scalars(select(Submission).order_by(Submission.id.desc())).first()
+    assert submission is not None
+    assert submission.correlation == "pending"

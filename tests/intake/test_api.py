@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import tempfile
+import uuid
+from typing import Any
+
+import pytest
 from sqlalchemy.orm import Session
 
+import cyberfusion.intake.api as intake_api
+from cyberfusion.intel.models import IntelObject
 from tests.factories import account as account_factory
 
 
@@ -102,3 +111,133 @@ def test_submitting_needs_a_key(client) -> None:  # type: ignore[no-untyped-def]
         "/api/v1/submissions", content=b"1.2.3.4", headers={"Content-Type": "text/plain"}
     )
     assert response.status_code == 401
+
+
+# -- multipart uploads, streamed to a temporary file -------------------------------------------
+
+BOUNDARY = "cyberfusion-test-boundary"
+
+
+def _multipart(data: bytes, *, filename: str = "list.txt", fmt: str | None = None) -> bytes:
+    parts = []
+    if fmt is not None:
+        disposition = 'Content-Disposition: form-data; name="format"'
+        parts.append(f"--{BOUNDARY}\r\n{disposition}\r\n\r\n{fmt}\r\n".encode())
+    parts.append(
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode()
+        + data
+        + b"\r\n"
+    )
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def _request(body: bytes, chunk: int) -> tuple[Any, list[int]]:
+    """A Starlette request whose body arrives in `chunk`-byte pieces; and the list of the
+    pieces handed out so far."""
+    from starlette.requests import Request
+
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    handed: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        index = len(handed)
+        handed.append(index)
+        return {
+            "type": "http.request",
+            "body": pieces[index],
+            "more_body": index < len(pieces) - 1,
+        }
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/submissions",
+        "headers": [
+            (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+        ],
+    }
+    return Request(scope, receive), handed
+
+
+def _limit(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    from cyberfusion.core import config
+
+    settings = config.get_settings()
+    patched = settings.__class__(**{**settings.__dict__, "max_submission_bytes": limit})
+    monkeypatch.setattr(intake_api, "get_settings", lambda: patched)
+
+
+def test_a_multipart_file_is_spooled_to_disk_as_it_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = b"".join(f"198.51.100.{n % 250}\n".encode() for n in range(20_000))
+    request, handed = _request(_multipart(data, fmt="csv"), chunk=4096)
+    upload = asyncio.run(intake_api._stream_multipart(request))
+    with upload.file:
+        # A file on disk holding exactly the part, not the body in memory.
+        assert os.fstat(upload.file.fileno()).st_size == len(data)
+        assert upload.file.read() == data
+    assert (upload.filename, upload.fields) == ("list.txt", {"format": "csv"})
+    assert len(handed) > 50
+
+
+def test_a_body_over_the_limit_is_413_as_soon_as_it_passes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _limit(monkeypatch, 10_000)
+    spools: list[Any] = []
+    real = tempfile.TemporaryFile
+
+    def spool(*args: Any, **kwargs: Any) -> Any:
+        spools.append(real(*args, **kwargs))
+        return spools[-1]
+
+    monkeypatch.setattr(intake_api.tempfile, "TemporaryFile", spool)
+    request, handed = _request(_multipart(b"x" * 100_000), chunk=1000)
+    with pytest.raises(intake_api.PayloadTooLarge) as refused:
+        asyncio.run(intake_api._stream_multipart(request))
+    assert refused.value.detail == "the body is over the limit of 10000 bytes"
+    # Reading stopped at the chunk that crossed the limit, and the spooled part is gone.
+    assert len(handed) == 11
+    assert [s.closed for s in spools] == [True]
+
+
+def test_a_multipart_list_upload_is_stored_with_the_file_name(
+    client: Any, session: Session
+) -> None:
+    data = b"".join(f"http://drop-{uuid.uuid4().hex[:8]}.com/x.exe\n".encode() for _ in range(30))
+    response = client.post(
+        "/api/v1/submissions?tlp=green&audience=community",
+        headers=_key(session),
+        files={"file": ("drops.txt", data, "text/plain")},
+        data={"format": "csv"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["status"], body["accepted"], body["rejected"]) == ("accepted", 30, 0)
+    grouping = session.get(IntelObject, body["results"][-1]["record_id"])
+    assert grouping is not None
+    assert grouping.content["name"] == f"drops.txt (value list, submission {body['id']})"
+
+
+def test_multipart_mistakes_are_named(client: Any, session: Session, monkeypatch: Any) -> None:
+    headers = _key(session)
+    no_file = client.post(
+        "/api/v1/submissions", headers=headers, data={"format": "csv"}, files={"other": ("a", b"1")}
+    )
+    assert no_file.status_code == 422
+    assert no_file.json()["detail"] == "a multipart submission needs a `file` field"
+    bad_format = client.post(
+        "/api/v1/submissions",
+        headers=headers,
+        files={"file": ("a.txt", b"198.51.100.9\n")},
+        data={"format": "xml"},
+    )
+    assert bad_format.status_code == 422
+    assert bad_format.json()["detail"].startswith("'xml' is not a format: use one of auto, ")
+    _limit(monkeypatch, 100)
+    big = client.post("/api/v1/submissions", headers=headers, files={"file": ("a.txt", b"1" * 500)})
+    assert big.status_code == 413

@@ -3,6 +3,7 @@ Server/ApiRoot/Collection/as_pages and stix2's TAXIICollectionSource/TAXIICollec
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ import requests
 import stix2
 from stix2 import Filter, TAXIICollectionSink, TAXIICollectionSource
 from stix2.datastore import DataSourceError
+from stix2validator import ValidationOptions, validate_string
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from tests.conftest import fresh_database
@@ -244,3 +247,42 @@ def test_a_viewer_cannot_get_a_sink(live: Live) -> None:
         TAXIICollectionSink(members)
     found = TAXIICollectionSource(members).query([Filter("name", "=", "Scam call centre number")])
     assert [o.name for o in found] == ["Scam call centre number"]
+
+
+def test_a_value_list_reaches_the_clients_as_valid_indicators(live: Live) -> None:
+    tag = uuid.uuid4().hex[:10]
+    values = [f"cdn-{tag}.com", f"http://gate-{tag}.net/p.php", f"203.0.113.{int(tag[:2], 16)}"]
+    response = httpx.post(
+        f"{live.base}/api/v1/submissions",
+        headers={"Authorization": f"Bearer {live.keys['fr']}"},
+        json={
+            "format": "csv",
+            "content": "\n".join(values) + "\n",
+            "labels": {"tlp": "green", "audience": "members"},
+        },
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    grouping_id = answer["results"][-1]["id"]
+    members = live.collection("ng", "members", "members")
+    since = answer["received_at"].replace("+00:00", "Z")
+    pages = list(as_pages(members.get_objects, per_request=2, added_after=_before(since)))
+    assert [len(page["objects"]) for page in pages] == [2, 2]
+    grouping, *indicators = [obj for page in pages for obj in page["objects"]]
+    assert grouping["id"] == grouping_id
+    assert grouping["object_refs"][1:] == [obj["id"] for obj in indicators]
+    assert sorted(obj["name"] for obj in indicators) == sorted(values)
+    bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [grouping, *indicators]}
+    result = validate_string(json.dumps(bundle), ValidationOptions(version="2.1"))
+    assert [str(error) for error in result.errors] == []
+    # stix2 parses each one, and finds it by its id.
+    source = TAXIICollectionSource(members)
+    found = source.get(indicators[0]["id"])
+    assert (found.type, found.pattern) == ("indicator", indicators[0]["pattern"])
+
+
+def _before(stamp: str) -> str:
+    """A TAXII timestamp one microsecond before an ISO one."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) - timedelta(microseconds=1)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

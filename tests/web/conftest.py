@@ -28,7 +28,7 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.conftest import fresh_database
+from tests.conftest import TEST_CACHE_DIR, fresh_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 # We run as root (so no sandbox) on machines without a GPU or the internet: everything Chromium
@@ -138,6 +138,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "CYBERFUSION_DATA_DIR": str(tmp / "data"),
             "CYBERFUSION_SECRET_KEY": "browser-test-secret-not-for-production",
             "CYBERFUSION_SECURE_COOKIES": "0",
+            # The compiled warninglists the in-process tests keep (tests/conftest.py): without
+            # them the server's first upload compiles them, about 30 s, longer than a step.
+            "CYBERFUSION_CACHE_DIR": os.environ.get("CYBERFUSION_CACHE_DIR", str(TEST_CACHE_DIR)),
         }
         for args in (("db", "upgrade"), ("demo",)):
             done = subprocess.run(

@@ -1,4 +1,4 @@
-"""The web shell in a real browser: sign-in with TOTP, upload, who sees what, sign-out, screenshots.
+"""The web UI in a real browser: sign-in with TOTP, search, records, languages, who sees what.
 
 Every test drives Chromium against one live `cyberfusion serve` (tests/web/conftest.py) and
 asserts what a user sees on the page. A TOTP code is accepted once per account, so each account
@@ -37,6 +37,7 @@ OFFICER_NG = "officer@ncb-ng.cyberfusion.example"
 DESK_OFFICER = "officer@desk-africa.cyberfusion.example"
 HUB_ANALYST = "analyst@hub.cyberfusion.example"
 VIEWER_BR = "viewer@ncb-br.cyberfusion.example"
+PARTNER_ANALYST = "analyst@partner-northwind.cyberfusion.example"
 
 # Two indicators from the documented CSV header and one row whose IPv4 address is impossible.
 SAMPLE_CSV = (
@@ -55,6 +56,7 @@ SEEN_BY_OFFICER_FR = [
     "Phishing kit landing page",
 ]
 SEEN_BY_VIEWER_BR = ["Scam call centre number", "Botnet C2 server", "Phishing kit landing page"]
+TABLET_WIDTH = 768
 HEADER_BLUE = "rgb(11, 79, 138)"  # --accent in static/app.css
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -89,7 +91,16 @@ def _fact(page: Page, term: str) -> str:
 
 
 def _record_names(page: Page) -> list[str]:
-    return page.locator("main table tbody tr td:nth-child(2)").all_inner_texts()
+    """Names in the dashboard's "What is new" table or the search results."""
+    return page.locator(
+        "section#recent table tbody tr td:nth-child(2), #results table tbody tr td:nth-child(2)"
+    ).all_inner_texts()
+
+
+def _search(page: Page, text: str) -> None:
+    page.goto("/search")
+    page.get_by_label("Value or text").fill(text)
+    page.get_by_role("button", name="Search", exact=True).click()
 
 
 def _upload(page: Page, *, name: str, content: bytes) -> None:
@@ -204,14 +215,28 @@ def test_a_country_restricted_record_shows_for_its_country_only(
     officer = open_tab(signed_in(OFFICER_FR)).page
     officer.goto("/")
     assert _record_names(officer) == SEEN_BY_OFFICER_FR
-    row = officer.locator("main table tbody tr", has_text="Ransomware negotiation site")
-    assert row.locator("td").all_inner_texts() == [
+    row = officer.locator("section#recent tbody tr", has_text="Ransomware negotiation site")
+    assert row.locator("td").all_inner_texts()[:6] == [
         "indicator",
         "Ransomware negotiation site",
         "ncb-fr",
         "TLP:AMBER",
         "country",
+        "unvalidated",
     ]
+    # The record has a page for France; for Brazil's viewer its address is "not found".
+    row.get_by_role("link", name="Ransomware negotiation site").click()
+    expect(officer.get_by_role("heading", level=1)).to_have_text("Ransomware negotiation site")
+    record_path = urlsplit(officer.url).path
+    assert re.fullmatch(r"/objects/\d+", record_path)
+
+    _search(viewer, "Ransomware")
+    expect(viewer.locator('[data-stat="total"]')).to_have_text("0 matches")
+    assert _record_names(viewer) == []
+    response = viewer.goto(record_path)
+    assert response is not None and response.status == 404
+    expect(viewer.get_by_role("heading", level=1)).to_have_text("Not found")
+    assert viewer.get_by_text("Ransomware negotiation site").count() == 0
 
 
 def test_sign_out_returns_to_the_login_page_and_ends_the_session(
@@ -249,10 +274,88 @@ def test_pages_log_no_console_error_and_load_nothing_from_elsewhere(
         assert origins == {("http", urlsplit(live_server.base_url).netloc)}
         assert urlsplit(live_server.base_url).hostname == "127.0.0.1"
     paths = {urlsplit(url).path for tab in (viewer, analyst) for url in tab.requested_urls}
-    assert {"/login", "/", "/static/app.css", "/submissions/new", "/submissions"} <= paths
+    assert {
+        "/login",
+        "/",
+        "/static/app.css",
+        "/static/htmx.min.js",
+        "/submissions/new",
+        "/submissions",
+    } <= paths
 
 
-def test_screenshots_of_login_home_upload_and_submission(
+def test_search_swaps_the_results_in_place_and_opens_a_record(
+    open_tab: OpenTab, signed_in: Callable[[str], StorageState], live_server: LiveServer
+) -> None:
+    tab = open_tab(signed_in(OFFICER_FR))
+    page = tab.page
+    page.goto("/search")
+    expect(page.locator('[data-stat="total"]')).to_have_text("5 matches")
+    # A marker on the window survives only if htmx swapped the results without a page load.
+    page.evaluate("window.__stillHere = true")
+    page.get_by_label("Value or text").fill("wallet")
+    page.get_by_label("TLP").select_option("red")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator('[data-stat="total"]')).to_have_text("1 match")
+    expect(page).to_have_url(re.compile(r"/search\?q=wallet&type=&tlp=red"))
+    assert page.evaluate("window.__stillHere") is True
+    assert _record_names(page) == ["Money mule wallet"]
+
+    page.get_by_role("link", name="Money mule wallet").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Money mule wallet")
+    expect(page.locator('[data-fact="audience"]')).to_have_text("listed organisations: ncb-ng")
+    expect(page.get_by_text("contact the owner before action")).to_have_count(1)
+    value = page.locator("article.observable h3 code")
+    expect(value).to_have_text("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+    expect(page.locator("tr.current")).to_have_count(1)
+    assert tab.console_errors == []
+
+
+def test_switching_to_arabic_mirrors_the_page_and_back(
+    open_tab: OpenTab, signed_in: Callable[[str], StorageState]
+) -> None:
+    page = open_tab(signed_in(DESK_OFFICER)).page
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("dir", "ltr")
+    page.get_by_label("Language").select_option("ar")
+    page.get_by_role("button", name="Change").click()
+    html = page.locator("html")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(html).to_have_attribute("lang", "ar")
+    expect(page.get_by_role("heading", name="محتوى المنصة")).to_have_count(1)
+    # The layout mirrors: the brand sits at the right-hand end of the header.
+    brand = page.locator("a.brand").bounding_box()
+    assert brand is not None and brand["x"] > VIEWPORT_WIDTH / 2
+    # The choice is kept on the account: another page, still Arabic.
+    page.goto("/search")
+    expect(page.get_by_role("heading", level=1)).to_have_text("بحث")
+    page.get_by_label("اللغة").select_option("en")
+    page.get_by_role("button", name="تغيير").click()
+    expect(html).to_have_attribute("dir", "ltr")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Search")
+
+
+def test_pages_fit_a_tablet_and_start_with_a_skip_link(
+    open_tab: OpenTab, signed_in: Callable[[str], StorageState]
+) -> None:
+    page = open_tab(signed_in(OFFICER_FR)).page
+    page.set_viewport_size({"width": TABLET_WIDTH, "height": 1024})
+    page.goto("/search?q=site")
+    record = page.locator("#results table a").first.get_attribute("href")
+    assert record is not None
+    for path in ("/", "/search?q=site", record, "/observables?value=pay-now.example.org"):
+        page.goto(path)
+        # Nothing wider than the screen: no sideways scrolling on a tablet.
+        assert page.evaluate("document.documentElement.scrollWidth") <= TABLET_WIDTH
+    # The keyboard's first stop skips the menus and lands on the content.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
+
+
+def test_screenshots_of_the_main_pages(
     open_tab: OpenTab, signed_in: Callable[[str], StorageState], tmp_path: Path
 ) -> None:
     """Always taken and checked; written to docs/screenshots with CYBERFUSION_UPDATE_SCREENSHOTS=1.
@@ -276,10 +379,26 @@ def test_screenshots_of_login_home_upload_and_submission(
     login.get_by_label("E-mail").fill(OFFICER_FR)
     shoot(login, "login")
 
-    home = open_tab(signed_in(OFFICER_FR)).page
-    home.goto("/")
-    expect(home.get_by_role("cell", name="Ransomware negotiation site")).to_have_count(1)
-    shoot(home, "home")
+    officer = open_tab(signed_in(OFFICER_FR)).page
+    officer.goto("/")
+    expect(officer.get_by_role("cell", name="Ransomware negotiation site")).to_have_count(1)
+    shoot(officer, "dashboard")
+
+    _search(officer, "example")
+    expect(officer.locator('[data-stat="total"]')).to_have_text("2 matches")
+    shoot(officer, "search")
+
+    officer.get_by_role("link", name="Ransomware negotiation site").click()
+    expect(officer.get_by_role("heading", level=1)).to_have_text("Ransomware negotiation site")
+    shoot(officer, "object")
+
+    # The partner's analyst reads in Arabic; no other test signs this account in.
+    partner = open_tab(signed_in(PARTNER_ANALYST)).page
+    partner.goto("/")
+    partner.get_by_label("Language").select_option("ar")
+    partner.get_by_role("button", name="Change").click()
+    expect(partner.locator("html")).to_have_attribute("dir", "rtl")
+    shoot(partner, "dashboard-ar")
 
     upload = open_tab(signed_in(HUB_ANALYST)).page
     _upload(upload, name="indicators.csv", content=SAMPLE_CSV)

@@ -17,6 +17,7 @@ class Permission(enum.StrEnum):
     INTEL_SELECTOR_LOOKUP = "intel:selector:lookup"
     PRODUCT_REPORT_READ = "product:report:read"
     PRODUCT_REPORT_ISSUE = "product:report:issue"
+    PRODUCT_REPORT_FEEDBACK = "product:report:feedback"
     OPERATION_OPERATION_MANAGE = "operation:operation:manage"
     NOTIFICATION_NOTIFICATION_READ = "notification:notification:read"
     AUDIT_LOG_READ = "audit:log:read"
@@ -43,6 +44,8 @@ _CONTRIBUTE = _READ | {
     Permission.INTEL_OBJECT_SUBMIT,
     Permission.INTEL_OBJECT_RELABEL,
     Permission.INTEL_SELECTOR_LOOKUP,
+    # Acknowledging a product and reporting outcomes: not for read-only viewers.
+    Permission.PRODUCT_REPORT_FEEDBACK,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

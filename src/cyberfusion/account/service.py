@@ -309,3 +309,29 @@ def authenticate_key(*, session: Session, key: str) -> User:
 def require_same_org_or_admin(actor: Actor, user: User) -> None:
     if actor.org_id != user.org_id and not actor.can(Permission.ACCOUNT_USER_MANAGE):
         raise PermissionDenied("not your organisation")
+
+
+def list_api_keys(*, session: Session, actor: Actor) -> Sequence[ApiKey]:
+    """Every API key (never the key itself: prefix, owner, dates), for administrators."""
+    actor.require(Permission.ACCOUNT_USER_MANAGE)
+    return session.scalars(
+        select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+    ).all()
+
+
+def set_locale(*, session: Session, actor: Actor, user: User, locale: str | None) -> User:
+    """The language a user reads the web UI in; None follows the browser again."""
+    if actor.user_id != user.id:
+        actor.require(Permission.ACCOUNT_USER_MANAGE)
+    if user.locale != locale:
+        previous, user.locale = user.locale, locale
+        session.flush()
+        audit_service.record(
+            session=session,
+            actor=actor,
+            action="user.locale",
+            target_type="user",
+            target_id=user.id,
+            details={"from": previous, "to": locale},
+        )
+    return user

@@ -27,6 +27,7 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.core.canonical import canonical_json
 from cyberfusion.core.errors import ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
+from cyberfusion.export import value_list as value_list_service
 from cyberfusion.intake.csv_format import COLUMNS, THREAT_TYPES
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.observable.models import Observable, Occurrence
@@ -325,8 +326,39 @@ def export_stix(*, session: Session, actor: Actor, filters: ExportFilters) -> It
 def _stix_conditions(actor: Actor, filters: ExportFilters, model: Any) -> list[ColumnElement[bool]]:
     conditions = _version_conditions(actor, filters, model)
     if filters.types:
-        conditions.append(model.stix_type.in_(filters.types))
+        by_type = model.stix_type.in_(filters.types)
+        if "indicator" in filters.types:
+            # A value list's grouping stands for its indicators (export/value_list.py): it is
+            # read for them even when groupings themselves are not asked for.
+            by_type = by_type | value_list_service.value_list_condition(model)
+        conditions.append(by_type)
     return conditions
+
+
+class _Members:
+    """The members of the bundle's `objects` array as bytes, comma-separated across chunks."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def join(self, parts: Sequence[bytes]) -> bytes:
+        if not parts:
+            return b""
+        data = b",".join(parts)
+        if self.started:
+            return b"," + data
+        self.started = True
+        return data
+
+    def stream(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """One member written in several chunks."""
+        first = True
+        for chunk in chunks:
+            if first and self.started:
+                chunk = b"," + chunk
+            first = False
+            yield chunk
+        self.started = True
 
 
 def _stix_chunks(session: Session, actor: Actor, filters: ExportFilters) -> Iterator[bytes]:
@@ -343,31 +375,71 @@ def _stix_chunks(session: Session, actor: Actor, filters: ExportFilters) -> Iter
         )
         .exists()
     )
-    statement = select(IntelObject.id, IntelObject.label_id, IntelObject.content).where(
-        *_stix_conditions(actor, filters, IntelObject), first_copy
-    )
+    statement = select(
+        IntelObject.id,
+        IntelObject.label_id,
+        IntelObject.content,
+        value_list_service.value_list_condition(IntelObject).label("value_list"),
+    ).where(*_stix_conditions(actor, filters, IntelObject), first_copy)
+    lists_wanted = not filters.types or "indicator" in filters.types
     labels = _Labels(session)
     used: set[Tlp] = set()
     definitions_sent: set[str] = set()
-    separator = b""
+    members = _Members()
+    remaining = filters.limit
     yield b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":['
-    for rows in _keyset(session, statement, IntelObject.id, filters.limit):
+    for rows in _keyset(session, statement, IntelObject.id, None):
         labels.load({row.label_id for row in rows})
         parts: list[bytes] = []
         for row in rows:
+            if remaining is not None and remaining <= 0:
+                break
             obj = with_tlp_marking(row.content, labels[row.label_id].tlp)
             used |= _tlps_referenced(obj)
-            if obj.get("type") == "marking-definition":
-                definitions_sent.add(str(obj.get("id")))
-            parts.append(orjson.dumps(obj))
-        yield separator + b",".join(parts)
-        separator = b","
+            if not row.value_list:
+                if obj.get("type") == "marking-definition":
+                    definitions_sent.add(str(obj.get("id")))
+                parts.append(orjson.dumps(obj))
+                remaining = None if remaining is None else remaining - 1
+                continue
+            # A value list: its grouping (object_refs naming the indicators), then one
+            # indicator per readable value, streamed, never the whole list in memory.
+            yield members.join(parts)
+            parts = []
+            if not filters.types or "grouping" in filters.types:
+                ids = value_list_service.generated_ids(
+                    session=session, actor=actor, grouping=obj, record_id=row.id
+                )
+                yield from members.stream(value_list_service.grouping_chunks(obj, ids))
+                remaining = None if remaining is None else remaining - 1
+            if not lists_wanted or (remaining is not None and remaining <= 0):
+                continue
+            made = value_list_service.indicators(
+                obj,
+                value_list_service.listed(
+                    session=session, actor=actor, record_id=row.id, limit=remaining
+                ),
+            )
+            batch: list[bytes] = []
+            count = 0
+            for indicator in made:
+                batch.append(orjson.dumps(indicator))
+                count += 1
+                if len(batch) >= BATCH_SIZE:
+                    yield members.join(batch)
+                    batch = []
+            yield members.join(batch)
+            if remaining is not None:
+                remaining -= count
+        yield members.join(parts)
+        if remaining is not None and remaining <= 0:
+            break
     definitions = [
         orjson.dumps(tlp2_marking_definition(level))
         for level in TLP_ORDER
         if level in used and TLP_MARKING_IDS[level] not in definitions_sent
     ]
-    yield (separator + b",".join(definitions) if definitions else b"") + b"]}"
+    yield members.join(definitions) + b"]}"
 
 
 # -- observables (CSV and MISP) ----------------------------------------------------------------

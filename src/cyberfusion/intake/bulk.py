@@ -259,7 +259,11 @@ def store_list(
             stix_id=grouping["id"],
             stix_type="grouping",
             spec_version="2.1",
-            modified=submission.received_at,
+            # As the content says it: STIX timestamps carry milliseconds, and TAXII's
+            # match[version] compares the stored value with the one clients read.
+            modified=submission.received_at.replace(
+                microsecond=submission.received_at.microsecond // 1000 * 1000
+            ),
             content=grouping,
             content_hash=content_hash(grouping),
             owner_org_id=org.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cyberfusion.core.db import Base
@@ -18,10 +18,25 @@ class IntelObject(Base):
     a new version is a new row; labels change by pointing at another label row."""
 
     __tablename__ = "intel_object"
-    __table_args__ = (UniqueConstraint("owner_org_id", "stix_id", "modified"),)
+    __table_args__ = (
+        UniqueConstraint("owner_org_id", "stix_id", "modified"),
+        # Date-added order: TAXII pages are keyset ranges on (created_at, id), so a page starts
+        # in the index where the previous one ended, however many rows share a created_at.
+        Index("ix_intel_object_created_at_id", "created_at", "id"),
+        # Every version of one object, and what the version rules compare (TAXII's first/last,
+        # the export's latest), read from the index alone: no table row fetched per probe.
+        Index(
+            "ix_intel_object_stix_id_version",
+            "stix_id",
+            "modified",
+            "spec_version",
+            "label_id",
+            "id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    stix_id: Mapped[str] = mapped_column(String(100), index=True)
+    stix_id: Mapped[str] = mapped_column(String(100))
     stix_type: Mapped[str] = mapped_column(String(64), index=True)
     spec_version: Mapped[str] = mapped_column(String(8), default="2.1")
     modified: Mapped[datetime]
@@ -35,7 +50,7 @@ class IntelObject(Base):
     credibility: Mapped[int] = mapped_column(Integer, default=4)
     confidence: Mapped[int] = mapped_column(Integer, default=50)
     status: Mapped[str] = mapped_column(String(16), default="unvalidated", index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Provenance: how the version arrived.
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"), index=True)
     submitted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

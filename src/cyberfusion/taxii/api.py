@@ -30,7 +30,6 @@ from cyberfusion.taxii.schemas import (
     ApiRootResource,
     CollectionsResource,
     Discovery,
-    Envelope,
     ErrorMessage,
     ManifestResource,
     VersionsResource,
@@ -350,7 +349,7 @@ def get_object_manifests(
         resource = ManifestResource(
             more=page.more,
             next=page.next,
-            objects=[taxii_service.manifest_record(row) for row in page.rows] or None,
+            objects=[taxii_service.manifest_record(item) for item in page.items] or None,
         )
         return _taxii(resource.wire(), headers=_date_added_headers(page))
 
@@ -374,14 +373,20 @@ def get_objects(
         page = taxii_service.objects(
             session=session, actor=actor, collection=collection, filters=filters
         )
-        return _taxii(_envelope(page), headers=_date_added_headers(page))
+        return _envelope(page, _date_added_headers(page))
 
 
-def _envelope(page: taxii_service.Page) -> dict[str, Any]:
-    # Stored content is validated STIX already; build the envelope without re-validating it.
-    return Envelope.model_construct(
-        more=page.more, next=page.next, objects=[row.content for row in page.rows] or None
-    ).wire()
+def _envelope(page: taxii_service.Page, headers: dict[str, str]) -> Response:
+    """§3.7 Envelope. The objects are the stored JSON texts (validated STIX already) joined as
+    they are: nothing is parsed and serialised again."""
+    head: dict[str, Any] = {"more": page.more}
+    if page.next is not None:
+        head["next"] = page.next
+    body = orjson.dumps(head)
+    if page.items:
+        objects = b",".join(item.content or b"null" for item in page.items)
+        body = body[:-1] + b',"objects":[' + objects + b"]}"
+    return Response(body, media_type=TAXII_MEDIA_TYPE, headers=headers)
 
 
 @router.post("/{api_root}/collections/{collection_id}/objects/")
@@ -451,7 +456,7 @@ def get_an_object(
             object_id=object_id,
             filters=filters,
         )
-        return _taxii(_envelope(page), headers=_date_added_headers(page))
+        return _envelope(page, _date_added_headers(page))
 
 
 @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/")
@@ -520,7 +525,7 @@ def get_object_versions(
         resource = VersionsResource(
             more=page.more,
             next=page.next,
-            versions=[taxii_service.stix_timestamp(row.modified) for row in page.rows] or None,
+            versions=[taxii_service.stix_timestamp(item.modified) for item in page.items] or None,
         )
         return _taxii(resource.wire(), headers=_date_added_headers(page))
 

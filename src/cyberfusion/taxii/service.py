@@ -19,22 +19,26 @@ import binascii
 import enum
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Text,
     and_,
+    case,
+    cast,
     delete,
     exists,
     false,
     or_,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -48,6 +52,8 @@ from cyberfusion.core.errors import (
     Unauthenticated,
 )
 from cyberfusion.core.time import utcnow
+from cyberfusion.export import service as export_service
+from cyberfusion.export import value_list as value_list_service
 from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel.models import IntelObject
@@ -361,22 +367,26 @@ VERSIONS_FILTERS = frozenset({"added_after", "limit", "next", "match[spec_versio
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the previous page ended: its last (date added, record id)."""
+    """Where the previous page ended: its last (date added, record id, occurrence id), the
+    occurrence id 0 for a stored record and the occurrence of a generated indicator else."""
 
     date_added: datetime
     record_id: int
+    sub: int = 0
 
     def token(self) -> str:
         micros = (self.date_added - _EPOCH) // timedelta(microseconds=1)
-        raw = f"{micros}:{self.record_id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        raw = f"{micros}:{self.record_id}" + (f":{self.sub}" if self.sub else "")
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
     def from_token(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            micros, record_id = (int(part) for part in raw.split(":"))
-            return cls(_EPOCH + timedelta(microseconds=micros), record_id)
+            parts = [int(part) for part in raw.split(":")]
+            if len(parts) not in (2, 3) or min(parts[1:]) < 0:
+                raise ValueError(raw)
+            return cls(_EPOCH + timedelta(microseconds=parts[0]), *parts[1:])
         except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
             raise BadRequest(
                 f"next: {token!r} is not a paging token from this server; send the `next` "
@@ -558,27 +568,186 @@ def _version_condition(
     return or_(*options)
 
 
+class Item(NamedTuple):
+    """One object version of a page: a stored record (`sub` 0), or the indicator generated from
+    occurrence `sub` of a value-list grouping (export/value_list.py), placed right after its
+    grouping in date-added order."""
+
+    created_at: datetime
+    record_id: int
+    sub: int
+    stix_id: str
+    modified: datetime
+    spec_version: str
+    # The object as JSON, when the endpoint serves content (stored text, not re-serialised).
+    content: bytes | None
+
+
 @dataclass(frozen=True)
 class Page:
-    """One page of rows in date-added order, and whether more follow."""
+    """One page of object versions in date-added order, and whether more follow."""
 
-    rows: list[Row[Any]]
+    items: list[Item]
     more: bool
 
     @property
     def next(self) -> str | None:
         if not self.more:
             return None
-        last = self.rows[-1]
-        return Cursor(last.created_at, last.id).token()
+        last = self.items[-1]
+        return Cursor(last.created_at, last.record_id, last.sub).token()
 
     @property
     def date_added_first(self) -> datetime | None:
-        return self.rows[0].created_at if self.rows else None
+        return self.items[0].created_at if self.items else None
 
     @property
     def date_added_last(self) -> datetime | None:
-        return self.rows[-1].created_at if self.rows else None
+        return self.items[-1].created_at if self.items else None
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """Which objects the id and type filters let through, stored or generated."""
+
+    types: frozenset[str] | None
+    ids: frozenset[str] | None
+
+    @classmethod
+    def of(cls, filters: Filters, object_id: str | None) -> _Wanted:
+        ids: frozenset[str] | None = frozenset(filters.ids) if filters.ids else None
+        if object_id is not None:
+            ids = frozenset({object_id}) & ids if ids is not None else frozenset({object_id})
+        return cls(frozenset(filters.types) if filters.types else None, ids)
+
+    def record(self, stix_type: str, stix_id: str) -> bool:
+        return (self.types is None or stix_type in self.types) and (
+            self.ids is None or stix_id in self.ids
+        )
+
+    @property
+    def generated(self) -> bool:
+        """Whether generated indicators can pass at all."""
+        return (self.types is None or "indicator" in self.types) and (
+            self.ids is None or any(i.startswith("indicator--") for i in self.ids)
+        )
+
+
+def _statement(
+    *,
+    session: Session,
+    actor: Actor,
+    collection: TaxiiCollection,
+    filters: Filters,
+    wanted: _Wanted,
+    with_content: bool,
+    after: tuple[datetime, int] | None,
+    record_id: int | None,
+    limit: int,
+) -> Any:
+    row = IntelObject
+    walk_date_index = (
+        record_id is None and wanted.ids is None and session.get_bind().dialect.name == "sqlite"
+    )
+    labelled: Any = _LabelNotIndexed(row.label_id + 0) if walk_date_index else row
+    conditions = _scope(actor, collection, labelled)
+    value_list = value_list_service.value_list_condition(row)
+    # A value-list grouping stands for its generated indicators too: it is read whenever they
+    # may pass the filters, even when the grouping itself does not.
+    if wanted.ids is not None:
+        by_id = row.stix_id.in_(sorted(wanted.ids))
+        conditions.append(or_(by_id, value_list) if wanted.generated else by_id)
+    if wanted.types is not None:
+        by_type = row.stix_type.in_(sorted(wanted.types))
+        conditions.append(or_(by_type, value_list) if wanted.generated else by_type)
+    if filters.spec_versions:
+        conditions.append(row.spec_version.in_(filters.spec_versions))
+    conditions.append(_version_condition(actor, collection, filters))
+    if filters.added_after is not None:
+        conditions.append(row.created_at > filters.added_after)
+    if after is not None:
+        # A range of the (created_at, id) index: the page starts where the last one ended.
+        conditions.append(tuple_(row.created_at, row.id) > tuple_(*after))
+    if record_id is not None:
+        conditions.append(row.id == record_id)
+    text = cast(row.content, Text)
+    columns: list[Any] = [
+        row.id,
+        row.stix_id,
+        row.stix_type,
+        row.created_at,
+        row.modified,
+        row.spec_version,
+        value_list.label("value_list"),
+        # The stored JSON text, served as it is; a value-list grouping's always, as its
+        # indicators are made from it.
+        (text if with_content else case((value_list, text), else_=None)).label("content"),
+        # A value list's grouping (and so its indicators) carries the record's current TLP,
+        # as the export gives it: intake stores the grouping without markings.
+        case(
+            (
+                value_list,
+                select(SharingLabel.tlp).where(SharingLabel.id == row.label_id).scalar_subquery(),
+            ),
+            else_=None,
+        ).label("tlp"),
+    ]
+    return select(*columns).where(*conditions).order_by(row.created_at, row.id).limit(limit)
+
+
+def _record_item(row: Row[Any], content: bytes | None) -> Item:
+    return Item(row.created_at, row.id, 0, row.stix_id, row.modified, row.spec_version, content)
+
+
+def _grouping(row: Row[Any]) -> dict[str, Any]:
+    grouping: dict[str, Any] = orjson.loads(row.content)
+    return export_service.with_tlp_marking(grouping, Tlp(row.tlp))
+
+
+def _generated(
+    *,
+    session: Session,
+    actor: Actor,
+    row: Row[Any],
+    wanted: _Wanted,
+    with_content: bool,
+    after: int,
+    limit: int,
+) -> Iterator[Item]:
+    """The indicators of a value-list grouping's readable occurrences after occurrence `after`,
+    at most `limit` of those the filters let through."""
+    grouping = _grouping(row)
+    # The indicators' version is the grouping's `modified` as its content states it (STIX
+    # milliseconds; the record keeps the microseconds of when the list was received).
+    version = row.modified.replace(microsecond=row.modified.microsecond // 1000 * 1000)
+    found = 0
+    for listed in value_list_service.listed(
+        session=session,
+        actor=actor,
+        record_id=row.id,
+        after=after,
+        # Without an id filter every occurrence gives one item: read no more than needed.
+        limit=limit if wanted.ids is None else None,
+    ):
+        made = value_list_service.indicator(grouping, listed)
+        if made is None or not wanted.record("indicator", made["id"]):
+            continue
+        content = orjson.dumps(made) if with_content else None
+        yield Item(
+            row.created_at, row.id, listed.occurrence_id, made["id"], version, "2.1", content
+        )
+        found += 1
+        if found >= limit:
+            return
+
+
+def _grouping_content(session: Session, actor: Actor, row: Row[Any]) -> bytes:
+    """A value-list grouping with the ids of its generated indicators in `object_refs`."""
+    grouping = _grouping(row)
+    ids = value_list_service.generated_ids(
+        session=session, actor=actor, grouping=grouping, record_id=row.id
+    )
+    return b"".join(value_list_service.grouping_chunks(grouping, ids))
 
 
 def _page(
@@ -590,40 +759,62 @@ def _page(
     with_content: bool,
     object_id: str | None = None,
 ) -> Page:
-    row = IntelObject
-    walk_date_index = (
-        object_id is None and not filters.ids and session.get_bind().dialect.name == "sqlite"
-    )
-    labelled: Any = _LabelNotIndexed(row.label_id + 0) if walk_date_index else row
-    conditions = _scope(actor, collection, labelled)
-    if object_id is not None:
-        conditions.append(row.stix_id == object_id)
-    if filters.ids:
-        conditions.append(row.stix_id.in_(filters.ids))
-    if filters.types:
-        conditions.append(row.stix_type.in_(filters.types))
-    if filters.spec_versions:
-        conditions.append(row.spec_version.in_(filters.spec_versions))
-    conditions.append(_version_condition(actor, collection, filters))
-    if filters.added_after is not None:
-        conditions.append(row.created_at > filters.added_after)
-    if filters.cursor is not None:
-        after = filters.cursor
-        # The first term lets the database walk the date-added index from the cursor on.
-        conditions.append(row.created_at >= after.date_added)
-        conditions.append(or_(row.created_at > after.date_added, row.id > after.record_id))
-    columns: list[Any] = [row.id, row.stix_id, row.created_at, row.modified, row.spec_version]
-    if with_content:
-        columns.append(row.content)
-    statement = (
-        select(*columns)
-        .where(*conditions)
-        .order_by(row.created_at, row.id)
-        .limit(filters.limit + 1)
-    )
-    rows = list(session.execute(statement).all())
-    more = len(rows) > filters.limit
-    return Page(rows=rows[: filters.limit], more=more)
+    wanted = _Wanted.of(filters, object_id)
+    want = filters.limit + 1
+    items: list[Item] = []
+
+    def statement(after: tuple[datetime, int] | None, record_id: int | None, limit: int) -> Any:
+        return _statement(
+            session=session,
+            actor=actor,
+            collection=collection,
+            filters=filters,
+            wanted=wanted,
+            with_content=with_content,
+            after=after,
+            record_id=record_id,
+            limit=limit,
+        )
+
+    def take(row: Row[Any], after_sub: int) -> None:
+        if not row.value_list:
+            content = row.content.encode() if with_content else None
+            items.append(_record_item(row, content))
+            return
+        if after_sub == 0 and wanted.record(row.stix_type, row.stix_id):
+            content = _grouping_content(session, actor, row) if with_content else None
+            items.append(_record_item(row, content))
+        if wanted.generated and len(items) < want:
+            items.extend(
+                _generated(
+                    session=session,
+                    actor=actor,
+                    row=row,
+                    wanted=wanted,
+                    with_content=with_content,
+                    after=after_sub,
+                    limit=want - len(items),
+                )
+            )
+
+    cursor = filters.cursor
+    after = None if cursor is None else (cursor.date_added, cursor.record_id)
+    if cursor is not None and cursor.sub:
+        # The last page ended inside a value list: its remaining indicators come first.
+        for row in session.connection().execute(statement(None, cursor.record_id, 1)).all():
+            take(row, cursor.sub)
+    while len(items) < want:
+        size = want - len(items)
+        # Core rows, not ORM results: a page has a thousand of them.
+        rows = session.connection().execute(statement(after, None, size)).all()
+        for row in rows:
+            take(row, 0)
+            if len(items) >= want:
+                break
+        if len(rows) < size:
+            break
+        after = (rows[-1].created_at, rows[-1].id)
+    return Page(items=items[: filters.limit], more=len(items) > filters.limit)
 
 
 def _object_exists(
@@ -676,7 +867,7 @@ def get_object(
         with_content=True,
         object_id=object_id,
     )
-    if not page.rows and not _object_exists(
+    if not page.items and not _object_exists(
         session=session, actor=actor, collection=collection, object_id=object_id
     ):
         raise NotFound(f"no object {object_id} in the collection {collection.alias}")
@@ -708,7 +899,7 @@ def object_versions(
         with_content=False,
         object_id=object_id,
     )
-    if not page.rows and not _object_exists(
+    if not page.items and not _object_exists(
         session=session, actor=actor, collection=collection, object_id=object_id
     ):
         raise NotFound(f"no object {object_id} in the collection {collection.alias}")
@@ -731,12 +922,12 @@ def stix_timestamp(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def manifest_record(row: Row[Any]) -> ManifestRecord:
+def manifest_record(item: Item) -> ManifestRecord:
     return ManifestRecord(
-        id=row.stix_id,
-        date_added=taxii_timestamp(row.created_at),
-        version=stix_timestamp(row.modified),
-        media_type=f"application/stix+json;version={row.spec_version}",
+        id=item.stix_id,
+        date_added=taxii_timestamp(item.created_at),
+        version=stix_timestamp(item.modified),
+        media_type=f"application/stix+json;version={item.spec_version}",
     )
 
 

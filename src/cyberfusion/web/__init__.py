@@ -1,1 +1,1 @@
-"""The analyst web shell: server-rendered pages (Jinja2), login with password and TOTP."""
+"""The analyst web UI: server-rendered pages (Jinja2, htmx) in four languages, login with TOTP."""

@@ -1,47 +1,186 @@
-"""Pages of the web shell: login, logout, home."""
+"""Pages of the analyst web UI: sign-in, dashboard, search, records, validation, administration."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from cyberfusion import __version__
 from cyberfusion.account import service as account_service
+from cyberfusion.account.models import User
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.api.deps import DbSession, OptionalActor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.config import get_settings
-from cyberfusion.core.errors import DomainError
+from cyberfusion.core.errors import DomainError, NotFound, ValidationFailed
+from cyberfusion.enrichment import service as enrichment_service
 from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel import service as intel_service
 from cyberfusion.notification import service as notification_service
+from cyberfusion.observable import service as observable_service
+from cyberfusion.observable.types import ObservableType
 from cyberfusion.registry import service as registry_service
+from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing.models import Audience, Tlp
 from cyberfusion.sharing.schemas import LabelsIn
-from cyberfusion.web import auth
+from cyberfusion.web import auth, i18n
+from cyberfusion.web.i18n import N_, _
 
 templates = Jinja2Templates(directory=str(resources.files("cyberfusion.web").joinpath("templates")))
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=i18n._, ngettext=i18n.ngettext, newstyle=True
+)
 templates.env.globals["version"] = __version__
+templates.env.filters["number"] = i18n.format_number
+templates.env.filters["when"] = i18n.format_when
 
 router = APIRouter(include_in_schema=False)
 
+PAGE_SIZE = 50
+# An object page looks up at most this many of its values: each lookup is a query and, for
+# matches the reader may not see, a notification to their owners.
+MAX_OBJECT_OBSERVABLES = 20
+STATUSES = ("unvalidated", "validated", "rejected")
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+# Words stored as data (statuses, audiences, results) shown in the reader's language.
+WORDS = {
+    "unvalidated": N_("unvalidated"),
+    "validated": N_("validated"),
+    "rejected": N_("rejected"),
+    "organisation": N_("organisation"),
+    "organisations": N_("listed organisations"),
+    "country": N_("country"),
+    "region": N_("region"),
+    "members": N_("members"),
+    "community": N_("community"),
+    "public": N_("public"),
+    "accepted": N_("accepted"),
+    "duplicate": N_("duplicate"),
+    "partial": N_("partial"),
+    "complete": N_("complete"),
+}
+# Messages of the account service that a signed-out user reads on the login page.
+LOGIN_MESSAGES = frozenset(
+    {
+        N_("wrong e-mail, password or code"),
+        N_("this account is locked after repeated failures; try later"),
+    }
+)
+
+
+def word(value: object) -> str:
+    text = str(value)
+    return _(WORDS[text]) if text in WORDS else text
+
+
+templates.env.filters["word"] = word
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads a page: the user, the actor the services check, the session, the language."""
+
+    user: User
+    actor: Actor
+    session: Session
+    lang: str
+
 
 def render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request, name: str, context: dict[str, Any], *, lang: str, status_code: int = 200
 ) -> HTMLResponse:
-    context = {"csrf_token": auth.csrf_token(request), **context}
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    context = {
+        "csrf_token": auth.csrf_token(request),
+        "lang": lang,
+        "dir": i18n.direction(lang),
+        "languages": i18n.LANGUAGES,
+        "here": here,
+        "user": None,
+        **context,
+    }
+    # Starlette renders the template while building the response: inside `using`.
+    with i18n.using(lang):
+        response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Content-Language"] = lang
+    return response
+
+
+def show(
+    request: Request, viewer: Viewer, name: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page of the signed-in UI: the menu needs the user, permissions and unread count."""
+    actor = viewer.actor
+    return render(
+        request,
+        name,
+        {
+            "user": viewer.user,
+            "org": viewer.user.organisation,
+            "may": {
+                "submit": actor.can(Permission.INTEL_OBJECT_SUBMIT),
+                "validate": actor.can(Permission.INTEL_OBJECT_VALIDATE),
+                "notifications": actor.can(Permission.NOTIFICATION_NOTIFICATION_READ),
+                "admin": actor.can(Permission.ACCOUNT_USER_MANAGE),
+            },
+            "unread": notification_service.count_unread(session=viewer.session, actor=actor),
+            **context,
+        },
+        lang=viewer.lang,
+        status_code=status_code,
+    )
+
+
+def error_page(request: Request, viewer: Viewer, exc: DomainError) -> HTMLResponse:
+    titles = {
+        403: N_("Not allowed"),
+        404: N_("Not found"),
+        409: N_("Conflict"),
+        422: N_("Invalid input"),
+    }
+    title = titles.get(exc.status, N_("Something went wrong"))
+    return show(
+        request, viewer, "error.html", status_code=exc.status, title=title, detail=exc.detail
+    )
+
+
+def viewer_of(request: Request, session: Session, actor: Actor) -> Viewer | None:
+    if actor.is_anonymous or actor.email is None:
+        return None
+    user = account_service.get_by_email_or_raise(session=session, email=actor.email)
+    return Viewer(user, actor, session, i18n.negotiate(request, user.locale))
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+def _local_path(target: str) -> str:
+    """Only a path on this site: a redirect must not take the user elsewhere."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# --------------------------------------------------------------------------- sign-in, language
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return render(request, "login.html", {"error": None, "email": ""})
+    lang = i18n.negotiate(request, None)
+    return render(request, "login.html", {"error": None, "email": ""}, lang=lang)
 
 
 @router.post("/login", response_class=HTMLResponse, response_model=None)
@@ -58,8 +197,11 @@ def login(
     if outcome.user is None:
         # The failure count must persist even though the login failed.
         session.commit()
+        lang = i18n.negotiate(request, None)
+        with i18n.using(lang):
+            error = _(outcome.error) if outcome.error in LOGIN_MESSAGES else outcome.error
         return render(
-            request, "login.html", {"error": outcome.error, "email": email}, status_code=401
+            request, "login.html", {"error": error, "email": email}, lang=lang, status_code=401
         )
     auth.sign_in(request, outcome.user)
     return RedirectResponse("/", status_code=303)
@@ -69,119 +211,461 @@ def login(
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
     auth.check_csrf(request, csrf_token)
     auth.sign_out(request)
-    return RedirectResponse("/login", status_code=303)
+    return to_login()
+
+
+@router.post("/language", response_model=None)
+def choose_language(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    lang: Annotated[str, Form()] = "",
+    next_path: Annotated[str, Form(alias="next")] = "/",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Set the UI language: on the account when signed in, and in a cookie for the login page."""
+    auth.check_csrf(request, csrf_token)
+    chosen = i18n.supported(lang)
+    if chosen is None:
+        raise ValidationFailed(
+            f"unknown language {lang!r}; choose one of {', '.join(i18n.LANGUAGES)}", field="lang"
+        )
+    viewer = viewer_of(request, session, actor)
+    if viewer is not None:
+        account_service.set_locale(session=session, actor=actor, user=viewer.user, locale=chosen)
+    response = RedirectResponse(_local_path(next_path), status_code=303)
+    response.set_cookie(
+        i18n.COOKIE,
+        chosen,
+        max_age=LANGUAGE_COOKIE_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=get_settings().secure_cookies,
+    )
+    return response
+
+
+# --------------------------------------------------------------------------- dashboard
 
 
 @router.get("/", response_class=HTMLResponse, response_model=None)
-def home(request: Request, session: DbSession, actor: OptionalActor) -> Response:
-    if actor.is_anonymous:
-        return RedirectResponse("/login", status_code=303)
-    user = account_service.get_by_email_or_raise(session=session, email=actor.email or "")
-    audit = (
-        audit_service.verify(session=session) if actor.can(Permission.AUDIT_LOG_VERIFY) else None
-    )
-    return render(
+def dashboard(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    may_read_notes = actor.can(Permission.NOTIFICATION_NOTIFICATION_READ)
+    tasks = None
+    if actor.can(Permission.INTEL_OBJECT_VALIDATE):
+        tasks = intel_service.search(session=session, actor=actor, status="unvalidated", limit=0)[1]
+    return show(
         request,
-        "home.html",
-        {
-            "user": user,
-            "org": user.organisation,
-            "stats": {
-                "countries": len(registry_service.list_countries(session=session)),
-                "organisations": registry_service.count(session=session),
-                "users": account_service.count(session=session),
-                "readable_records": intel_service.count(session=session, actor=actor),
-                "unread_notifications": notification_service.count_unread(
-                    session=session, actor=actor
-                ),
-            },
-            "audit": audit,
-            "recent": [
-                intel_service.to_read(session, r)
-                for r in intel_service.list_(session=session, actor=actor, limit=10)
-            ],
+        viewer,
+        "dashboard.html",
+        stats={
+            "countries": len(registry_service.list_countries(session=session)),
+            "organisations": registry_service.count(session=session),
+            "users": account_service.count(session=session),
+            "readable_records": intel_service.count(session=session, actor=actor),
         },
+        by_type=intel_service.count_by(session=session, actor=actor, column="stix_type"),
+        by_status=intel_service.count_by(session=session, actor=actor, column="status"),
+        tasks=tasks,
+        notifications=(
+            notification_service.list_(session=session, actor=actor, limit=5)
+            if may_read_notes
+            else []
+        ),
+        recent=[
+            intel_service.to_read(session, r)
+            for r in intel_service.list_(session=session, actor=actor, limit=10)
+        ],
     )
 
 
-def _signed_in(actor: Actor) -> Response | None:
-    return RedirectResponse("/login", status_code=303) if actor.is_anonymous else None
+# --------------------------------------------------------------------------- search
+
+
+def _day(raw: str, field: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"{field}: {raw!r} is not a date (YYYY-MM-DD)", field=field) from exc
+
+
+@dataclass(frozen=True)
+class ValueHit:
+    """A search text that is an observable value: the lookup's answer, as far as one may see."""
+
+    obs_type: str
+    value: str
+    observable_id: int | None
+    readable: int
+    hidden_match: bool
+
+
+@router.get("/search", response_class=HTMLResponse, response_model=None)
+def search(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    q: str = "",
+    type: str = "",  # noqa: A002 - the query parameter users see in the address bar
+    tlp: str = "",
+    status: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = 1,
+) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    q = q.strip()
+    filters = {"q": q, "type": type, "tlp": tlp, "status": status, "since": since, "until": until}
+    error = None
+    value_hit = None
+    records: list[Any] = []
+    total = 0
+    page = max(page, 1)
+    try:
+        if tlp and tlp not in {t.value for t in Tlp}:
+            raise ValidationFailed(f"tlp: unknown TLP {tlp!r}", field="tlp")
+        if status and status not in STATUSES:
+            raise ValidationFailed(f"status: unknown status {status!r}", field="status")
+        first, last = _day(since, "since"), _day(until, "until")
+        if q and actor.can(Permission.INTEL_OBJECT_READ):
+            value_hit = _value_hit(session, actor, q)
+        found, total = intel_service.search(
+            session=session,
+            actor=actor,
+            text=q or None,
+            stix_type=type or None,
+            tlp=tlp or None,
+            status=status or None,
+            since=datetime.combine(first, time.min, UTC) if first else None,
+            until=datetime.combine(last + timedelta(days=1), time.min, UTC) if last else None,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        records = [intel_service.to_read(session, r) for r in found]
+    except ValidationFailed as exc:
+        error = exc.detail
+    pages = max(1, -(-total // PAGE_SIZE))
+    link = {k: v for k, v in filters.items() if v}
+    return show(
+        request,
+        viewer,
+        "search.html",
+        status_code=422 if error else 200,
+        filters=filters,
+        error=error,
+        value_hit=value_hit,
+        records=records,
+        total=total,
+        page=page,
+        pages=pages,
+        prev_url=f"/search?{urlencode({**link, 'page': page - 1})}" if page > 1 else None,
+        next_url=f"/search?{urlencode({**link, 'page': page + 1})}" if page < pages else None,
+        types=list(intel_service.count_by(session=session, actor=actor, column="stix_type")),
+        tlps=[t.value for t in Tlp],
+        statuses=STATUSES,
+    )
+
+
+def _value_hit(session: Session, actor: Actor, text: str) -> ValueHit | None:
+    """The lookup of `text` if it reads as an observable value; None if it is just words."""
+    try:
+        obs_type, value = observable_service.parse_selector(text)
+    except ValidationFailed:
+        return None
+    result = observable_service.lookup(session=session, actor=actor, raw=value, obs_type=obs_type)
+    return ValueHit(
+        result.obs_type,
+        result.value,
+        result.observable_id,
+        len(result.occurrences),
+        result.hidden_match,
+    )
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Reporter:
+    org: str
+    record_id: int
+    reported_at: datetime
+
+
+@dataclass(frozen=True)
+class ObservableView:
+    obs_type: str
+    value: str
+    observable_id: int | None
+    others: list[Reporter]
+    hidden_match: bool
+    facts: dict[str, Any] | None
+
+
+def _org_slug(session: Session, org_id: int, cache: dict[int, str]) -> str:
+    if org_id not in cache:
+        org = session.get(Organisation, org_id)
+        cache[org_id] = org.slug if org is not None else str(org_id)
+    return cache[org_id]
+
+
+def _observable_view(
+    session: Session, actor: Actor, obs_type: str, value: str, *, exclude_record: int | None
+) -> ObservableView:
+    result = observable_service.lookup(session=session, actor=actor, raw=value, obs_type=obs_type)
+    slugs: dict[int, str] = {}
+    others = [
+        Reporter(_org_slug(session, o.owner_org_id, slugs), o.intel_object_id, o.reported_at)
+        for o in result.occurrences
+        if o.intel_object_id != exclude_record
+    ]
+    facts = (
+        enrichment_service.describe(session=session, observable_id=result.observable_id)
+        if result.observable_id is not None
+        else None
+    )
+    return ObservableView(
+        result.obs_type, result.value, result.observable_id, others, result.hidden_match, facts
+    )
+
+
+@router.get("/objects/{record_id}", response_class=HTMLResponse, response_model=None)
+def object_page(
+    request: Request, session: DbSession, actor: OptionalActor, record_id: int
+) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        record = intel_service.get_or_raise(session=session, actor=actor, record_id=record_id)
+        pairs = observable_service.observables_of(record.content)
+        observables = [
+            _observable_view(session, actor, obs_type, value, exclude_record=record.id)
+            for obs_type, value in pairs[:MAX_OBJECT_OBSERVABLES]
+        ]
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    read = intel_service.to_read(session, record)
+    owner = registry_service.get_by_slug(session=session, slug=read.owner)
+    return show(
+        request,
+        viewer,
+        "object.html",
+        record=read,
+        owner=owner,
+        provenance={
+            "submission_id": record.submission_id,
+            "own_submission": record.owner_org_id == actor.org_id,
+            "submitted_via": record.submitted_via,
+            "source_format": record.source_format,
+        },
+        content_json=json.dumps(read.content, indent=2, ensure_ascii=False, sort_keys=True),
+        versions=[
+            intel_service.to_read(session, v)
+            for v in intel_service.versions(session=session, actor=actor, stix_id=record.stix_id)
+        ],
+        observables=observables,
+        more_observables=max(0, len(pairs) - MAX_OBJECT_OBSERVABLES),
+        may_validate=actor.can(Permission.INTEL_OBJECT_VALIDATE),
+    )
+
+
+@router.get("/observables", response_class=HTMLResponse, response_model=None)
+def observable_page(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    value: str = "",
+    type: str = "",  # noqa: A002 - the query parameter users see in the address bar
+) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    error = None
+    found = None
+    if value.strip():
+        try:
+            obs_type, normalised = observable_service.parse_selector(value, type or None)
+            found = _observable_view(session, actor, obs_type, normalised, exclude_record=None)
+        except DomainError as exc:
+            error = exc.detail
+    return show(
+        request,
+        viewer,
+        "observable.html",
+        status_code=422 if error else 200,
+        value=value,
+        obs_type=type,
+        types=[t.value for t in ObservableType],
+        found=found,
+        error=error,
+    )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@router.get("/validation", response_class=HTMLResponse, response_model=None)
+def validation_queue(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    decided: int | None = None,
+    decision: str = "",
+) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        actor.require(Permission.INTEL_OBJECT_VALIDATE)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    found, total = intel_service.search(
+        session=session, actor=actor, status="unvalidated", limit=PAGE_SIZE
+    )
+    return show(
+        request,
+        viewer,
+        "validation.html",
+        records=[intel_service.to_read(session, r) for r in found],
+        total=total,
+        decided=decided,
+        decision=decision if decision in STATUSES else "",
+    )
+
+
+@router.post("/objects/{record_id}/validation", response_model=None)
+def validate_record(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    record_id: int,
+    decision: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    auth.check_csrf(request, csrf_token)
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        intel_service.validate(
+            session=session, actor=actor, record_id=record_id, decision=decision, reason=reason
+        )
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    query = urlencode({"decided": record_id, "decision": decision})
+    return RedirectResponse(f"/validation?{query}", status_code=303)
+
+
+# --------------------------------------------------------------------------- notifications, admin
+
+
+@router.get("/notifications", response_class=HTMLResponse, response_model=None)
+def notifications(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        rows = notification_service.list_(session=session, actor=actor, limit=200)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return show(request, viewer, "notifications.html", notifications=rows)
+
+
+@router.get("/admin", response_class=HTMLResponse, response_model=None)
+def administration(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        keys = account_service.list_api_keys(session=session, actor=actor)
+        actor.require(Permission.AUDIT_LOG_VERIFY)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return show(
+        request,
+        viewer,
+        "admin.html",
+        organisations=registry_service.list_(session=session),
+        users=account_service.list_(session=session),
+        keys=keys,
+        audit=audit_service.verify(session=session),
+    )
+
+
+# --------------------------------------------------------------------------- submissions
+
+
+def _upload_page(
+    request: Request, viewer: Viewer, error: str | None, status_code: int = 200
+) -> HTMLResponse:
+    return show(
+        request,
+        viewer,
+        "upload.html",
+        status_code=status_code,
+        error=error,
+        tlps=list(Tlp),
+        audiences=[a for a in Audience if a is not Audience.ORGANISATIONS],
+    )
 
 
 @router.get("/submissions/new", response_class=HTMLResponse, response_model=None)
 def upload_form(request: Request, session: DbSession, actor: OptionalActor) -> Response:
-    if (redirect := _signed_in(actor)) is not None:
-        return redirect
-    user = account_service.get_by_email_or_raise(session=session, email=actor.email or "")
-    return render(
-        request,
-        "upload.html",
-        {
-            "user": user,
-            "org": user.organisation,
-            "error": None,
-            "tlps": list(Tlp),
-            "audiences": list(Audience),
-        },
-    )
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    return _upload_page(request, viewer, None)
 
 
 @router.post("/submissions", response_class=HTMLResponse, response_model=None)
 async def upload(request: Request, session: DbSession, actor: OptionalActor) -> Response:
-    if (redirect := _signed_in(actor)) is not None:
-        return redirect
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
     form = await request.form(max_part_size=get_settings().max_submission_bytes)
     auth.check_csrf(request, str(form.get("csrf_token") or ""))
-    user = account_service.get_by_email_or_raise(session=session, email=actor.email or "")
     upload_file = form.get("file")
-    error = None
-    raw = b""
     if upload_file is None or isinstance(upload_file, str):
-        error = "choose a file to upload"
-    else:
-        raw = await upload_file.read()
-    if error is None:
-        try:
-            options = SubmissionOptions(
-                source_format=SourceFormat(str(form.get("format") or "auto")),
-                labels=LabelsIn(
-                    tlp=Tlp(str(form.get("tlp") or "amber")),
-                    audience=Audience(str(form.get("audience") or "organisation")),
-                ),
-                partial=form.get("partial") == "on",
-            )
-            result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
-        except (DomainError, ValueError) as exc:
-            error = exc.detail if isinstance(exc, DomainError) else str(exc)
-        else:
-            return RedirectResponse(f"/submissions/{result.id}", status_code=303)
-    return render(
-        request,
-        "upload.html",
-        {
-            "user": user,
-            "org": user.organisation,
-            "error": error,
-            "tlps": list(Tlp),
-            "audiences": list(Audience),
-        },
-        status_code=422,
-    )
+        with i18n.using(viewer.lang):
+            return _upload_page(request, viewer, _("choose a file to upload"), 422)
+    raw = await upload_file.read()
+    try:
+        options = SubmissionOptions(
+            source_format=SourceFormat(str(form.get("format") or "auto")),
+            labels=LabelsIn(
+                tlp=Tlp(str(form.get("tlp") or "amber")),
+                audience=Audience(str(form.get("audience") or "organisation")),
+            ),
+            partial=form.get("partial") == "on",
+        )
+        result = intake_service.submit(session=session, actor=actor, raw=raw, options=options)
+    except (DomainError, ValueError) as exc:
+        error = exc.detail if isinstance(exc, DomainError) else str(exc)
+        return _upload_page(request, viewer, error, 422)
+    return RedirectResponse(f"/submissions/{result.id}", status_code=303)
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse, response_model=None)
 def submission_page(
     request: Request, session: DbSession, actor: OptionalActor, submission_id: int
 ) -> Response:
-    if (redirect := _signed_in(actor)) is not None:
-        return redirect
-    user = account_service.get_by_email_or_raise(session=session, email=actor.email or "")
-    submission = intake_service.get_or_raise(
-        session=session, actor=actor, submission_id=submission_id
-    )
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        submission = intake_service.get_or_raise(
+            session=session, actor=actor, submission_id=submission_id
+        )
+    except NotFound as exc:
+        return error_page(request, viewer, exc)
     result = intake_service.to_read(submission, replayed=False)
-    return render(
-        request,
-        "submission.html",
-        {"user": user, "org": user.organisation, "result": result, "shown": result.results[:1000]},
-    )
+    return show(request, viewer, "submission.html", result=result, shown=result.results[:1000])

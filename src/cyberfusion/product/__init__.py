@@ -1,0 +1,1 @@
+"""Intelligence products: Cyber Activity Reports, their register, inbox and feedback."""
