@@ -295,14 +295,18 @@ def peer_inserts(engine: Engine, values: list[tuple[str, str]]) -> float:
 
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
+
+    def at(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
+
     p50 = statistics.median(ordered) * 1000
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
-    return f"p50 {p50:7.2f} ms, p95 {p95:7.2f} ms"
+    return f"p50 {p50:7.2f} ms, p95 {at(0.95):7.2f} ms, p99 {at(0.99):7.2f} ms"
 
 
 def lookups(engine: Engine, values: list[tuple[str, str]], count: int) -> None:
     from cyberfusion.correlation import graph as graph_service
     from cyberfusion.correlation import service as correlation_service
+    from cyberfusion.observable import service as observable_service
 
     rng = random.Random(3)
     sample = [values[rng.randrange(len(values))] for _ in range(count)]
@@ -310,8 +314,17 @@ def lookups(engine: Engine, values: list[tuple[str, str]], count: int) -> None:
     related = 0
     graph_times: list[float] = []
     nodes = 0
+    exact: list[float] = []
     with Session(engine) as session:
         actor = actor_for(session, email=HUB_USER)
+        for obs_type, value in sample:
+            start = time.perf_counter()
+            found = observable_service.lookup(
+                session=session, actor=actor, raw=value, obs_type=obs_type
+            )
+            exact.append(time.perf_counter() - start)
+            assert found.occurrences, value
+        session.commit()
         for obs_type, value in sample:
             start = time.perf_counter()
             result = correlation_service.correlate_value(
@@ -335,7 +348,8 @@ def lookups(engine: Engine, values: list[tuple[str, str]], count: int) -> None:
             graph_times.append(time.perf_counter() - start)
             nodes += len(graph.nodes)
         session.rollback()
-    print(f"  correlate_value, {count:,} lookups: {percentiles(times)}")
+    print(f"  who else has X (observable.service.lookup), {count:,}: {percentiles(exact)}")
+    print(f"  correlate_value (with related values), {count:,}: {percentiles(times)}")
     print(f"    related values returned per lookup: {related / count:.1f} on average")
     starts = len(graph_times)
     print(f"  graph depth 2 limit 500, {starts} starts: {percentiles(graph_times)}")
@@ -372,6 +386,10 @@ def storage(engine: Engine) -> None:
         print(f"  {table:<22} {count:>12,} rows")
     print(f"  pairwise table would hold {int(pairwise):>12,} rows for the same reports")
     print(f"  database size            {size / 2**20:>12,.0f} MiB")
+    print(
+        f"  database bytes per occurrence (everything included): "
+        f"{size / max(1, counts['occurrence']):,.0f}"
+    )
 
 
 def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
