@@ -1,4 +1,5 @@
-"""Pages of the analyst web UI: sign-in, dashboard, search, records, validation, administration."""
+"""Pages of the analyst web UI: sign-in, dashboard, search, records, validation, products,
+administration."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from cyberfusion.intel import service as intel_service
 from cyberfusion.notification import service as notification_service
 from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.types import ObservableType
+from cyberfusion.product import service as product_service
+from cyberfusion.product.models import Outcome
+from cyberfusion.product.render import LISTED_PER_GROUP
+from cyberfusion.product.schemas import FeedbackIn, ProductFormat, ProductItemRead
 from cyberfusion.registry import service as registry_service
 from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing.models import Audience, Tlp
@@ -70,6 +75,12 @@ WORDS = {
     "duplicate": N_("duplicate"),
     "partial": N_("partial"),
     "complete": N_("complete"),
+    "car": N_("Cyber Activity Report"),
+    "acknowledged": N_("acknowledged"),
+    "investigating": N_("investigating"),
+    "taken-down": N_("taken down"),
+    "false-positive": N_("false positive"),
+    "not-applicable": N_("not applicable"),
 }
 # Messages of the account service that a signed-out user reads on the login page.
 LOGIN_MESSAGES = frozenset(
@@ -133,6 +144,7 @@ def show(
                 "submit": actor.can(Permission.INTEL_OBJECT_SUBMIT),
                 "validate": actor.can(Permission.INTEL_OBJECT_VALIDATE),
                 "notifications": actor.can(Permission.NOTIFICATION_NOTIFICATION_READ),
+                "products": actor.can(Permission.PRODUCT_REPORT_READ),
                 "admin": actor.can(Permission.ACCOUNT_USER_MANAGE),
             },
             "unread": notification_service.count_unread(session=viewer.session, actor=actor),
@@ -563,6 +575,157 @@ def validate_record(
         return error_page(request, viewer, exc)
     query = urlencode({"decided": record_id, "decision": decision})
     return RedirectResponse(f"/validation?{query}", status_code=303)
+
+
+# --------------------------------------------------------------------------- products
+
+
+@router.get("/products", response_class=HTMLResponse, response_model=None)
+def products(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        rows = product_service.list_(session=session, actor=actor, limit=200)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return show(
+        request,
+        viewer,
+        "products.html",
+        products=[product_service.to_read(session=session, actor=actor, product=p) for p in rows],
+    )
+
+
+@dataclass(frozen=True)
+class ItemGroup:
+    """One threat group of a product: the hub's advice and the items listed on the page."""
+
+    key: str
+    title: str
+    why_it_matters: str
+    actions: list[str]
+    count: int
+    items: list[ProductItemRead]
+
+
+def _item_groups(document: dict[str, Any], items: list[ProductItemRead]) -> list[ItemGroup]:
+    by_group: dict[str, list[ProductItemRead]] = {}
+    for item in items:
+        by_group.setdefault(item.group, []).append(item)
+    groups = []
+    # The document keeps the groups in the report's order with the advice issued with it.
+    for entry in document.get("groups", []):
+        key = str(entry["key"])
+        found = by_group.pop(key, [])
+        groups.append(
+            ItemGroup(
+                key,
+                str(entry.get("title", key)),
+                str(entry.get("why_it_matters", "")),
+                [str(a) for a in entry.get("actions", [])],
+                len(found),
+                found[:LISTED_PER_GROUP],
+            )
+        )
+    for key, found in by_group.items():
+        groups.append(ItemGroup(key, key, "", [], len(found), found[:LISTED_PER_GROUP]))
+    return groups
+
+
+@router.get("/products/{product_id}", response_class=HTMLResponse, response_model=None)
+def product_page(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    product_id: int,
+    acknowledged: int = 0,
+    answered: int | None = None,
+) -> Response:
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        product = product_service.get_or_raise(session=session, actor=actor, product_id=product_id)
+        items = product_service.items(session=session, actor=actor, product_id=product_id)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    # Opening the page is reading the product, as its first download is.
+    product_service.mark_read(session=session, actor=actor, product=product)
+    read = product_service.to_read(session=session, actor=actor, product=product)
+    return show(
+        request,
+        viewer,
+        "product.html",
+        product=read,
+        document=product.document,
+        groups=_item_groups(product.document, items),
+        listed=LISTED_PER_GROUP,
+        formats=[f.value for f in ProductFormat],
+        outcomes=[o.value for o in Outcome],
+        # Only the recipient acknowledges and answers; the hub reads its register.
+        may_answer=read.delivery is not None and actor.can(Permission.PRODUCT_REPORT_FEEDBACK),
+        acknowledged=bool(acknowledged),
+        answered=answered,
+    )
+
+
+@router.post("/products/{product_id}/acknowledge", response_model=None)
+def acknowledge_product(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    product_id: int,
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    auth.check_csrf(request, csrf_token)
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        product_service.acknowledge(session=session, actor=actor, product_id=product_id)
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return RedirectResponse(f"/products/{product_id}?acknowledged=1", status_code=303)
+
+
+@router.post("/products/{product_id}/feedback", response_model=None)
+def product_feedback(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    product_id: int,
+    item_id: Annotated[str, Form()] = "",
+    outcome: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form(max_length=4000)] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    auth.check_csrf(request, csrf_token)
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    try:
+        if not item_id.isdigit():
+            raise ValidationFailed(
+                f"item_id: {item_id!r} is not an item of product {product_id}", field="item_id"
+            )
+        if outcome not in {o.value for o in Outcome}:
+            raise ValidationFailed(
+                f"outcome: unknown outcome {outcome!r} for item {item_id}; choose one of "
+                f"{', '.join(o.value for o in Outcome)}",
+                field="outcome",
+            )
+        product_service.give_feedback(
+            session=session,
+            actor=actor,
+            product_id=product_id,
+            feedback_in=FeedbackIn(item_id=int(item_id), outcome=Outcome(outcome), comment=comment),
+        )
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return RedirectResponse(
+        f"/products/{product_id}?answered={item_id}#item-{item_id}", status_code=303
+    )
 
 
 # --------------------------------------------------------------------------- notifications, admin
