@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
@@ -36,6 +36,7 @@ from cyberfusion.correlation.models import (
     RecordKnowledge,
 )
 from cyberfusion.enrichment import service as enrichment_service
+from cyberfusion.enrichment.models import ObservableFlag
 from cyberfusion.intake.models import Submission
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.notification.models import Notification
@@ -95,25 +96,48 @@ def after_intake(*, session: Session, submission_id: int) -> CorrelationSummary:
     enrichment_service.enrich_observables(session=session, observable_ids=ids, refresh=False)
     links = derive_links(session=session, observable_ids=ids)
     links += link_resolutions(session=session, submission_id=submission_id)
-    assessed = assess(session=session, observable_ids=_shared(session, submission_id))
+    assessed = assess(session=session, observable_ids=_shared(session, submission))
     notices = notify_matches(session=session, submission=submission)
     return CorrelationSummary(len(ids), links, assessed, notices)
 
 
-def _shared(session: Session, submission_id: int) -> list[int]:
+def _submission_reports(session: Session, submission_id: int) -> dict[int, set[int]]:
+    """Observable -> the labels the submission reported it under."""
+    found: dict[int, set[int]] = defaultdict(set)
+    for observable_id, label_id in session.execute(
+        select(Occurrence.observable_id, Occurrence.label_id).where(
+            Occurrence.submission_id == submission_id
+        )
+    ):
+        found[observable_id].add(label_id)
+    return found
+
+
+def _others(
+    session: Session, observable_ids: Sequence[int], org_id: int
+) -> Iterator[tuple[int, int, int, int]]:
+    """(observable, holder, holder's label, holder's record) of the reports of these
+    observables by organisations other than `org_id`. Looked up by observable in chunks: the
+    plan is an index probe per value whatever the planner knows of the tables (after a bulk
+    load PostgreSQL may not have statistics yet, and a join would then scan every occurrence)."""
+    for chunk in _chunks(sorted(observable_ids)):
+        for observable_id, holder_id, label_id, record_id in session.execute(
+            select(
+                Occurrence.observable_id,
+                Occurrence.owner_org_id,
+                Occurrence.label_id,
+                Occurrence.intel_object_id,
+            ).where(Occurrence.observable_id.in_(chunk), Occurrence.owner_org_id != org_id)
+        ):
+            yield observable_id, holder_id, label_id, record_id
+
+
+def _shared(session: Session, submission: Submission) -> list[int]:
     """The observables of a submission that another organisation reported too: the only ones
     whose corroboration the submission can change (one organisation alone is single-source,
     however often it reports a value)."""
-    new = aliased(Occurrence)
-    other = aliased(Occurrence)
-    return sorted(
-        session.scalars(
-            select(new.observable_id)
-            .join(other, other.observable_id == new.observable_id)
-            .where(new.submission_id == submission_id, other.owner_org_id != new.owner_org_id)
-            .distinct()
-        ).all()
-    )
+    reported = _submission_reports(session, submission.id)
+    return sorted({row[0] for row in _others(session, list(reported), submission.org_id)})
 
 
 def _implied(obs_type: str, value: str) -> tuple[str, str, str] | None:
@@ -471,25 +495,25 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
     submitter = session.get(Organisation, submission.org_id)
     if submitter is None:
         return 0
-    new = aliased(Occurrence)
-    other = aliased(Occurrence)
+    reported = _submission_reports(session, submission.id)
+    noisy: set[int] = set()
+    for chunk in _chunks(sorted(reported)):
+        noisy.update(
+            session.scalars(
+                select(ObservableFlag.observable_id).where(
+                    ObservableFlag.observable_id.in_(chunk), ObservableFlag.overridden_at.is_(None)
+                )
+            )
+        )
     # One pass over the matching reports (they grow with reports, not with pairs of them);
     # the rest is counting in memory.
-    rows = session.execute(
-        select(
-            other.owner_org_id,
-            other.label_id,
-            new.label_id,
-            new.observable_id,
-            other.intel_object_id,
+    rows = [
+        (holder_id, holder_label, new_label, observable_id, holder_record)
+        for observable_id, holder_id, holder_label, holder_record in _others(
+            session, [i for i in reported if i not in noisy], submission.org_id
         )
-        .join(other, other.observable_id == new.observable_id)
-        .where(
-            new.submission_id == submission.id,
-            other.owner_org_id != submission.org_id,
-            ~enrichment_service.noise_condition(new.observable_id),
-        )
-    ).all()
+        for new_label in reported[observable_id]
+    ]
     if not rows:
         return 0
     matches: dict[int, _Match] = defaultdict(_Match)
