@@ -121,15 +121,15 @@ def _others(
     plan is an index probe per value whatever the planner knows of the tables (after a bulk
     load PostgreSQL may not have statistics yet, and a join would then scan every occurrence)."""
     for chunk in _chunks(sorted(observable_ids)):
-        for observable_id, holder_id, label_id, record_id in session.execute(
+        rows = session.execute(
             select(
                 Occurrence.observable_id,
                 Occurrence.owner_org_id,
                 Occurrence.label_id,
                 Occurrence.intel_object_id,
             ).where(Occurrence.observable_id.in_(chunk), Occurrence.owner_org_id != org_id)
-        ):
-            yield observable_id, holder_id, label_id, record_id
+        ).all()
+        yield from ((row[0], row[1], row[2], row[3]) for row in rows)
 
 
 def _shared(session: Session, submission: Submission) -> list[int]:
