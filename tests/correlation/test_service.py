@@ -244,10 +244,17 @@ def test_a_rejected_record_does_not_corroborate(session: Session) -> None:
         session=session, actor=hub, submission_id=second.id, decision="rejected"
     )
     observable = _observable(session, "domain-name", value)
-    assert session.get(ObservableAssessment, observable.id) is not None
-    assert correlation_service.assess(session=session, observable_ids=[observable.id]) == 0
+    # Rejecting the second report re-assessed the value in the same transaction.
     session.expire_all()
     assert session.get(ObservableAssessment, observable.id) is None
+    # Validated after all: it corroborates again.
+    intel_service.validate_submission(
+        session=session, actor=hub, submission_id=second.id, decision="validated"
+    )
+    session.expire_all()
+    row = session.get(ObservableAssessment, observable.id)
+    assert row is not None
+    assert (row.assessment, row.reporters) == ("corroborated", 2)
 
 
 def test_combined_confidence() -> None:

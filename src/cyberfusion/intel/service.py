@@ -312,6 +312,8 @@ def validate(
     if record.status != decision:
         previous, record.status = record.status, decision
         session.flush()
+        if "rejected" in (previous, decision):
+            _reassess(session, [record.id])
         audit_service.record(
             session=session,
             actor=actor,
@@ -321,6 +323,20 @@ def validate(
             details={"from": previous, "reason": reason},
         )
     return record
+
+
+def _reassess(session: Session, record_ids: Sequence[int]) -> None:
+    """A rejected record stops corroborating its values (and one no longer rejected counts
+    again): recompute their assessment in the same transaction."""
+    from cyberfusion.correlation import service as correlation_service
+    from cyberfusion.observable.models import Occurrence
+
+    observable_ids = session.scalars(
+        select(Occurrence.observable_id)
+        .where(Occurrence.intel_object_id.in_(record_ids))
+        .distinct()
+    ).all()
+    correlation_service.assess(session=session, observable_ids=observable_ids)
 
 
 def validate_submission(
@@ -340,9 +356,12 @@ def validate_submission(
     if not records:
         raise NotFound(f"no submission {submission_id} with records you may read")
     changed = [r for r in records if r.status != decision]
+    touches_rejected = decision == "rejected" or any(r.status == "rejected" for r in changed)
     for record in changed:
         record.status = decision
     session.flush()
+    if changed and touches_rejected:
+        _reassess(session, [r.id for r in changed])
     audit_service.record(
         session=session,
         actor=actor,
