@@ -261,23 +261,10 @@ def audit_verify() -> None:
 
 def _org_actor(session: Session, slug: str, role: Role = Role.OFFICER) -> Actor:
     """The local operator acting for one organisation (imports and exports on its behalf)."""
-    from cyberfusion.account.permissions import permissions_for
     from cyberfusion.registry import service as registry_service
 
     org = registry_service.get_by_slug_or_raise(session=session, slug=slug)
-    roles = (role.value,)
-    return Actor(
-        user_id=None,
-        email=None,
-        org_id=org.id,
-        org_slug=org.slug,
-        org_kind=org.kind,
-        country_code=org.country_code,
-        region_code=org.region_code,
-        roles=roles,
-        permissions=permissions_for(roles),
-        via=f"cli:{org.slug}",
-    )
+    return Actor.for_organisation(org, roles=(role.value,), via=f"cli:{org.slug}")
 
 
 # Files from this size on get a progress bar (on a terminal); smaller ones a spinner.

@@ -35,7 +35,7 @@ from sqlalchemy import CursorResult, delete, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
-from cyberfusion.account.permissions import Permission, Role, permissions_for
+from cyberfusion.account.permissions import Permission, Role
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.config import get_settings
@@ -407,19 +407,7 @@ def _claim(session: Session, *, feed_id: int, worker: str, now: datetime) -> boo
 
 def owner_actor(org: Organisation) -> Actor:
     """Who a feed acts as: its owner organisation, with a contributor's permissions."""
-    roles = (Role.OFFICER.value,)
-    return Actor(
-        user_id=None,
-        email=None,
-        org_id=org.id,
-        org_slug=org.slug,
-        org_kind=org.kind,
-        country_code=org.country_code,
-        region_code=org.region_code,
-        roles=roles,
-        permissions=permissions_for(roles),
-        via="feed",
-    )
+    return Actor.for_organisation(org, roles=(Role.OFFICER.value,), via="feed")
 
 
 def policy_for(feed: Feed) -> FetchPolicy:

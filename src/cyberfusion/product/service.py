@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, String, and_, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from cyberfusion.account.permissions import Permission, Role, permissions_for
+from cyberfusion.account.permissions import Permission, Role
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.canonical import content_hash
@@ -93,19 +93,7 @@ def recipient_actor(org: Organisation) -> Actor:
 
 def org_actor(org: Organisation, role: Role) -> Actor:
     """An organisation acting without a user (scheduled jobs, the recipient's view)."""
-    roles = (role.value,)
-    return Actor(
-        user_id=None,
-        email=None,
-        org_id=org.id,
-        org_slug=org.slug,
-        org_kind=org.kind,
-        country_code=org.country_code,
-        region_code=org.region_code,
-        roles=roles,
-        permissions=permissions_for(roles),
-        via=f"product:{org.slug}",
-    )
+    return Actor.for_organisation(org, roles=(role.value,), via=f"product:{org.slug}")
 
 
 def national_bureau(*, session: Session, country_code: str) -> Organisation:
