@@ -21,6 +21,7 @@ from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
 from cyberfusion.correlation import api as correlation_api
+from cyberfusion.enrichment import views as enrichment_views
 from cyberfusion.export import api as export_api
 from cyberfusion.feed import api as feed_api
 from cyberfusion.intake import api as intake_api
@@ -131,6 +132,7 @@ def create_app() -> FastAPI:
     # TAXII 2.1 lives beside the REST API, with TAXII error messages instead of RFC 9457.
     taxii_api.install(app)
     app.include_router(web_views.router)
+    app.include_router(enrichment_views.router)
     app.mount(
         "/static",
         StaticFiles(directory=str(resources.files("cyberfusion.web").joinpath("static"))),

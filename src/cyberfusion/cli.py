@@ -117,8 +117,14 @@ def serve(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    activity: Annotated[
+        bool,
+        typer.Option(help="also submit the made-up demo activity (about 800 values)"),
+    ] = True,
+) -> None:
     """Load the demo world (idempotent) and print how to sign in."""
+    from cyberfusion.demo import activity as demo_activity
     from cyberfusion.demo import service as demo_service
 
     with unit_of_work() as session:
@@ -126,6 +132,10 @@ def demo() -> None:
         from cyberfusion.registry import service as registry_service
 
         n_orgs = registry_service.count(session=session)
+    n_values = 0
+    if activity:
+        with unit_of_work() as session:
+            n_values = demo_activity.load_activity(session=session)
     import pyotp
 
     out.print(
@@ -142,6 +152,8 @@ def demo() -> None:
         else:
             factor = "no second factor (read-only)"
         out.print(f"  {user.email:48} {user.role:16} {factor}", highlight=False, soft_wrap=True)
+    if activity:
+        out.print(f"Demo activity: {n_values} made-up values from six organisations.")
     out.print("Sign in at http://127.0.0.1:8000/login", highlight=False)
 
 

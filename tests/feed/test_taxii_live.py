@@ -63,7 +63,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             return done.stdout
 
         run("db", "upgrade")
-        run("demo")
+        run("demo", "--no-activity")
         key = run("apikey", "create", "officer@ncb-fr.cyberfusion.example").splitlines()[-1]
         port = _free_port()
         log_path = tmp / "serve.log"

@@ -78,7 +78,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             return done.stdout
 
         run("db", "upgrade")
-        run("demo")
+        run("demo", "--no-activity")
         keys = {
             who: run("apikey", "create", email).splitlines()[-1]
             for who, email in (

@@ -142,7 +142,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             # them the server's first upload compiles them, about 30 s, longer than a step.
             "CYBERFUSION_CACHE_DIR": os.environ.get("CYBERFUSION_CACHE_DIR", str(TEST_CACHE_DIR)),
         }
-        for args in (("db", "upgrade"), ("demo",)):
+        for args in (("db", "upgrade"), ("demo", "--no-activity")):
             done = subprocess.run(
                 [sys.executable, "-m", "cyberfusion", *args],
                 env=env,

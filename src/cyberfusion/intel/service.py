@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
@@ -14,8 +14,10 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.canonical import content_hash
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
+from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.intel.models import IntelObject, ValidationRule
 from cyberfusion.intel.schemas import IntelObjectCreate, IntelObjectRead
+from cyberfusion.observable.models import Occurrence
 from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing import service as sharing_service
 from cyberfusion.sharing.models import SharingLabel, strictest_tlp
@@ -165,8 +167,21 @@ def _search_conditions(
     status: str | None,
     since: datetime | None,
     until: datetime | None,
+    country: str | None = None,
+    source_org_id: int | None = None,
 ) -> list[ColumnElement[bool]]:
     conditions = [sharing_service.readable_condition(actor, IntelObject)]
+    if country:
+        # A record concerns a country when one of the values it reports does (jurisdiction).
+        conditions.append(
+            exists().where(
+                Occurrence.intel_object_id == IntelObject.id,
+                Jurisdiction.observable_id == Occurrence.observable_id,
+                Jurisdiction.country_code == country.upper(),
+            )
+        )
+    if source_org_id is not None:
+        conditions.append(IntelObject.owner_org_id == source_org_id)
     if text:
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(
@@ -197,12 +212,25 @@ def search(
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    country: str | None = None,
+    source_org_id: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[IntelObject], int]:
-    """Readable records matching every given filter, newest first, and how many match in all."""
+    """Readable records matching every given filter, newest first, and how many match in all.
+
+    `country` keeps records reporting a value that concerns that country (its jurisdiction);
+    `source_org_id` keeps records of that organisation."""
     conditions = _search_conditions(
-        actor, text=text, stix_type=stix_type, tlp=tlp, status=status, since=since, until=until
+        actor,
+        text=text,
+        stix_type=stix_type,
+        tlp=tlp,
+        status=status,
+        since=since,
+        until=until,
+        country=country,
+        source_org_id=source_org_id,
     )
     rows = (
         session.execute(
@@ -256,8 +284,6 @@ def relabel(*, session: Session, actor: Actor, record_id: int, labels_in: Labels
         session=session, actor=actor, record=record, labels_in=labels_in, target_type="intel_object"
     )
     # Occurrences carry their record's label so lookups filter without a join; they follow it.
-    from cyberfusion.observable.models import Occurrence
-
     session.execute(
         update(Occurrence).where(Occurrence.intel_object_id == record.id).values(label_id=label.id)
     )
@@ -329,7 +355,6 @@ def _reassess(session: Session, record_ids: Sequence[int]) -> None:
     """A rejected record stops corroborating its values (and one no longer rejected counts
     again): recompute their assessment in the same transaction."""
     from cyberfusion.correlation import service as correlation_service
-    from cyberfusion.observable.models import Occurrence
 
     observable_ids = session.scalars(
         select(Occurrence.observable_id)

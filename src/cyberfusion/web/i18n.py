@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -117,3 +117,9 @@ def format_when(value: datetime | str | None, fmt: str = "medium") -> str:
 
 def locale_name(lang: str) -> str:
     return str(Locale.parse(lang).get_display_name(lang))
+
+
+def country_names(lang: str, codes: Iterable[str]) -> dict[str, str]:
+    """Country names in the reader's language (CLDR through Babel), the code where CLDR has none."""
+    territories = Locale.parse(lang).territories
+    return {code: str(territories.get(code, code)) for code in codes}

@@ -81,6 +81,7 @@ WORDS = {
     "taken-down": N_("taken down"),
     "false-positive": N_("false positive"),
     "not-applicable": N_("not applicable"),
+    "none": N_("none"),
 }
 # Messages of the account service that a signed-out user reads on the login page.
 LOGIN_MESSAGES = frozenset(
@@ -297,7 +298,7 @@ def dashboard(request: Request, session: DbSession, actor: OptionalActor) -> Res
 # --------------------------------------------------------------------------- search
 
 
-def _day(raw: str, field: str) -> date | None:
+def day(raw: str, field: str) -> date | None:
     if not raw:
         return None
     try:
@@ -328,13 +329,25 @@ def search(
     status: str = "",
     since: str = "",
     until: str = "",
+    country: str = "",
+    source: str = "",
     page: int = 1,
 ) -> Response:
     viewer = viewer_of(request, session, actor)
     if viewer is None:
         return to_login()
     q = q.strip()
-    filters = {"q": q, "type": type, "tlp": tlp, "status": status, "since": since, "until": until}
+    country, source = country.strip().upper(), source.strip()
+    filters = {
+        "q": q,
+        "type": type,
+        "tlp": tlp,
+        "status": status,
+        "since": since,
+        "until": until,
+        "country": country,
+        "source": source,
+    }
     error = None
     value_hit = None
     records: list[Any] = []
@@ -345,7 +358,14 @@ def search(
             raise ValidationFailed(f"tlp: unknown TLP {tlp!r}", field="tlp")
         if status and status not in STATUSES:
             raise ValidationFailed(f"status: unknown status {status!r}", field="status")
-        first, last = _day(since, "since"), _day(until, "until")
+        first, last = day(since, "since"), day(until, "until")
+        if country:
+            registry_service.get_country_or_raise(session=session, code=country)
+        source_org = (
+            registry_service.get_by_slug_or_raise(session=session, slug=source, field="source")
+            if source
+            else None
+        )
         if q and actor.can(Permission.INTEL_OBJECT_READ):
             value_hit = _value_hit(session, actor, q)
         found, total = intel_service.search(
@@ -357,11 +377,13 @@ def search(
             status=status or None,
             since=datetime.combine(first, time.min, UTC) if first else None,
             until=datetime.combine(last + timedelta(days=1), time.min, UTC) if last else None,
+            country=country or None,
+            source_org_id=source_org.id if source_org is not None else None,
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
         records = [intel_service.to_read(session, r) for r in found]
-    except ValidationFailed as exc:
+    except (ValidationFailed, NotFound) as exc:
         error = exc.detail
     pages = max(1, -(-total // PAGE_SIZE))
     link = {k: v for k, v in filters.items() if v}
@@ -382,6 +404,13 @@ def search(
         types=list(intel_service.count_by(session=session, actor=actor, column="stix_type")),
         tlps=[t.value for t in Tlp],
         statuses=STATUSES,
+        countries=sorted(
+            i18n.country_names(
+                viewer.lang, [c.iso2 for c in registry_service.list_countries(session=session)]
+            ).items(),
+            key=lambda item: item[1],
+        ),
+        sources=registry_service.list_(session=session),
     )
 
 
