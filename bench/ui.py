@@ -22,6 +22,16 @@ for the run and dropped after), migrated and loaded with the demo world:
 
 Prints p50 and p95 per page in milliseconds, and the object page's ratio to the REST read.
 Writes only temporary files.
+
+With --graph, the graph page at 5,000 nodes instead (a new database of its own): NCB France
+submits --graph-records indicators (default 2,500), each on one shared address and a domain of
+its own, to the community; the graph around the address, two steps, limit 5,000, holds the
+address, every record, every domain and their registered domain, cut at 5,000. Server time
+(in-process, --requests times, p50 and p95) of the drawing's data `/graph/data`, of the page with
+its tables, and of the peer REST `GET /api/v1/graph`; then in Debian's Chromium against a live
+`cyberfusion serve`, the time from navigation to the graph drawn (`data-ready` on the
+container, set by static/graph.js once cytoscape.js rendered), 5 loads, and the time of a
+zoom step once drawn.
 """
 
 from __future__ import annotations
@@ -210,7 +220,12 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--pg-url", default=DEFAULT_PG)
+    parser.add_argument("--graph", action="store_true", help="the graph page at 5,000 nodes")
+    parser.add_argument("--graph-records", type=int, default=2_500)
     args = parser.parse_args()
+    if args.graph:
+        graph_case(args)
+        return
 
     values = maltrail_values(args.data, args.observables)
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -296,6 +311,218 @@ def run(args: argparse.Namespace, stored: int, readable: int) -> None:
         print(f"{name:40} {statistics.median(times):8.1f} {p95(times):8.1f}")
     ratio = p95(results["object page"]) / p95(results["peer: REST GET /api/v1/objects/{id}"])
     print(f"object page p95 / REST read p95: {ratio:.1f}x")
+
+
+GRAPH_ADDRESS = "198.51.100.77"
+GRAPH_BROWSER = "analyst@hub.cyberfusion.example"  # not READER: one sign-in per TOTP window
+
+
+def _sign_in(client: Any, email: str) -> None:
+    import re
+
+    from cyberfusion.demo.service import DEMO_PASSWORD, demo_totp_secret
+
+    login = client.get("/login")
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', login.text)[0]
+    signed = client.post(
+        "/login",
+        data={
+            "email": email,
+            "password": DEMO_PASSWORD,
+            "code": pyotp.TOTP(demo_totp_secret(email)).now(),
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    if signed.status_code != 303:
+        raise SystemExit(f"sign-in failed: {signed.status_code}")
+
+
+def graph_case(args: argparse.Namespace) -> None:
+    import subprocess
+    import urllib.request
+
+    from fastapi.testclient import TestClient
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        with database(args.db, args.pg_url, tmp) as url:
+            env = {
+                "CYBERFUSION_DATABASE_URL": url,
+                "CYBERFUSION_DATA_DIR": str(tmp / "data"),
+                "CYBERFUSION_SECRET_KEY": "bench-ui-secret-not-for-production",
+                "CYBERFUSION_SECURE_COOKIES": "0",
+            }
+            os.environ.update(env)
+            os.environ.setdefault(
+                "CYBERFUSION_CACHE_DIR",
+                str(Path.home() / ".cache" / "cyberfusion-tests"),
+            )
+            around = _load_star(url, args.graph_records)
+            query = f"around={around}&depth=2&limit=5000"
+            from cyberfusion.app import create_app
+
+            with TestClient(create_app()) as client:
+                _sign_in(client, READER)
+                nodes = len(client.get(f"/graph/data?{query}").json()["nodes"])
+                pages = {
+                    "graph data (/graph/data)": [f"/graph/data?{query}"] * args.requests,
+                    "graph page with its tables": [f"/graph?{query}"] * args.requests,
+                    "peer: REST GET /api/v1/graph": [f"/api/v1/graph?{query}"] * args.requests,
+                }
+                results = {name: measure(client.get, paths) for name, paths in pages.items()}
+            print(f"{args.db}: graph of {nodes:,} nodes, {args.requests} requests each")
+            print(f"{'request':40} {'p50 ms':>8} {'p95 ms':>8}")
+            for name, times in results.items():
+                print(f"{name:40} {statistics.median(times):8.1f} {p95(times):8.1f}")
+
+            port = 18765
+            server = subprocess.Popen(  # noqa: S603 - our own command line
+                # Jobs (enrichment of the new records) would compete for the 2 cores.
+                [
+                    sys.executable,
+                    "-m",
+                    "cyberfusion",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--jobs",
+                    "worker",
+                ],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                for _ in range(300):
+                    try:
+                        urllib.request.urlopen(f"{base}/healthz", timeout=1)  # noqa: S310
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                _browser(base, f"/graph?{query}", nodes)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+def _load_star(url: str, records: int) -> str:
+    """One address shared by `records` indicators, each with a domain of its own."""
+    from argon2 import PasswordHasher
+
+    from cyberfusion.account import service as account_service
+    from cyberfusion.account.schemas import Actor
+    from cyberfusion.core.db import get_sessionmaker
+    from cyberfusion.core.migrate import upgrade
+    from cyberfusion.demo import service as demo_service
+    from cyberfusion.intake import service as intake_service
+    from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
+    from cyberfusion.observable import service as observable_service
+    from cyberfusion.observable.models import Observable
+    from cyberfusion.sharing.models import Audience, Tlp
+    from cyberfusion.sharing.schemas import LabelsIn
+
+    upgrade(url)
+    account_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    started = time.perf_counter()
+    with get_sessionmaker()() as session:
+        demo_service.load(session=session, actor=Actor.operator("bench"))
+        session.commit()
+        objects = [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, f'bench-graph/{n}')}",
+                "created": "2026-11-02T10:00:00.000Z",
+                "modified": "2026-11-02T10:00:00.000Z",
+                "name": f"Bench graph indicator {n}",
+                "pattern": f"[ipv4-addr:value = '{GRAPH_ADDRESS}'] OR "
+                f"[domain-name:value = 'n{n}.bench-graph.xyz']",
+                "pattern_type": "stix",
+                "valid_from": "2026-11-02T10:00:00Z",
+            }
+            for n in range(records)
+        ]
+        user = account_service.get_by_email_or_raise(session=session, email=READER)
+        intake_service.submit(
+            session=session,
+            actor=account_service.actor_for(user, via="bench"),
+            raw=orjson.dumps(
+                {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+            ),
+            options=SubmissionOptions(
+                source_format=SourceFormat.STIX,
+                labels=LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
+            ),
+        )
+        session.commit()
+        address = session.scalar(
+            select(Observable.id).where(
+                Observable.digest == observable_service.digest("ipv4-addr", GRAPH_ADDRESS)
+            )
+        )
+    print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return f"observable:{address}"
+
+
+def _browser(base: str, path: str, nodes: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(120_000)
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("E-mail").fill(GRAPH_BROWSER)
+        from cyberfusion.demo.service import DEMO_PASSWORD, demo_totp_secret
+
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_label("Authenticator code").fill(
+            pyotp.TOTP(demo_totp_secret(GRAPH_BROWSER)).now()
+        )
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{base}/")
+        loads = []
+        zooms = []
+        for _ in range(5):
+            started = time.perf_counter()
+            page.goto(path)
+            page.wait_for_selector('#graph[data-ready="true"]')
+            loads.append((time.perf_counter() - started) * 1000)
+            drawn = page.get_attribute("#graph", "data-nodes")
+            if drawn != str(nodes):
+                raise SystemExit(f"drawn {drawn} nodes, the data has {nodes}")
+            # One zoom step, rendered: what a reader feels when exploring.
+            zooms.append(
+                page.evaluate(
+                    """() => new Promise(done => {
+                        const cy = document.getElementById("graph").cy;
+                        const started = performance.now();
+                        cy.one("render", () => requestAnimationFrame(
+                            () => done(performance.now() - started)));
+                        cy.zoom({level: cy.zoom() * 1.5, renderedPosition: {x: 300, y: 250}});
+                    })"""
+                )
+            )
+        browser.close()
+    print(
+        f"Chromium, {nodes:,} nodes: navigation to graph drawn, 5 loads: "
+        f"median {statistics.median(loads):.0f} ms, max {max(loads):.0f} ms"
+    )
+    print(
+        f"Chromium, one zoom step rendered: median {statistics.median(zooms):.0f} ms, "
+        f"max {max(zooms):.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -140,6 +140,37 @@ def test_user_add_with_a_generated_password_prints_password_and_totp_secret(
     assert outcome.user is user
 
 
+def test_user_reset_totp_gives_a_new_seed_and_the_old_one_stops_working(
+    session: Session, cli: Cli
+) -> None:
+    added = cli("user", "add", "lost.phone@test.example", "--org", "ncb-fr", "--role", "officer")
+    assert added.exit_code == 0, added.output
+    (password,) = re.findall(r"^password: (\S+)$", added.stdout, re.MULTILINE)
+    (old_seed,) = re.findall(r"^TOTP secret: ([A-Z2-7]+)$", added.stdout, re.MULTILINE)
+    result = cli("user", "reset-totp", "lost.phone@test.example")
+    assert result.exit_code == 0, result.output
+    (new_seed,) = re.findall(r"^TOTP secret: ([A-Z2-7]+)$", result.stdout, re.MULTILINE)
+    assert new_seed != old_seed
+    user = account_service.get_by_email_or_raise(session=session, email="lost.phone@test.example")
+    assert user.totp_secret == new_seed
+    refused = account_service.login(
+        session=session, email=user.email, password=password, totp_code=pyotp.TOTP(old_seed).now()
+    )
+    assert (refused.user, refused.error) == (None, "wrong e-mail, password or code")
+    outcome = account_service.login(
+        session=session,
+        email=user.email,
+        password=password,
+        totp_code=pyotp.TOTP(new_seed).now(),
+    )
+    assert outcome.user is user
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "user.totp_reset")).all()
+    assert [entry.details for entry in audit] == [{"email": "lost.phone@test.example"}]
+    viewer = cli("user", "reset-totp", "viewer@ncb-br.cyberfusion.example")
+    assert viewer.exit_code == 2
+    assert "signs in without a second factor" in " ".join(viewer.output.split())
+
+
 def test_user_add_reads_the_password_from_stdin(session: Session, cli: Cli) -> None:
     result = cli(
         "user",

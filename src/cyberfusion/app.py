@@ -21,6 +21,7 @@ from cyberfusion.api.deps import DbSession
 from cyberfusion.audit import api as audit_api
 from cyberfusion.core.config import get_settings
 from cyberfusion.correlation import api as correlation_api
+from cyberfusion.correlation import views as correlation_views
 from cyberfusion.enrichment import views as enrichment_views
 from cyberfusion.export import api as export_api
 from cyberfusion.feed import api as feed_api
@@ -28,6 +29,8 @@ from cyberfusion.intake import api as intake_api
 from cyberfusion.intel import api as intel_api
 from cyberfusion.knowledge import api as knowledge_api
 from cyberfusion.notification import api as notification_api
+from cyberfusion.partner import api as partner_api
+from cyberfusion.partner import views as partner_views
 from cyberfusion.product import api as product_api
 from cyberfusion.registry import api as registry_api
 from cyberfusion.taxii import api as taxii_api
@@ -126,12 +129,15 @@ def create_app() -> FastAPI:
         notification_api,
         product_api,
         audit_api,
+        partner_api,
     ):
         api.include_router(module.router)
     app.include_router(api)
     # TAXII 2.1 lives beside the REST API, with TAXII error messages instead of RFC 9457.
     taxii_api.install(app)
     app.include_router(web_views.router)
+    app.include_router(partner_views.router)
+    app.include_router(correlation_views.router)
     app.include_router(enrichment_views.router)
     app.mount(
         "/static",

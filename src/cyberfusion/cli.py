@@ -228,6 +228,16 @@ def user_add(
             out.print(f"TOTP URI: {uri}", highlight=False, soft_wrap=True)
 
 
+@user_app.command("reset-totp")
+def user_reset_totp(email: str) -> None:
+    """Give a user a new TOTP seed (lost authenticator, or a changed platform secret key)."""
+    with unit_of_work() as session:
+        user = account_service.reset_totp(session=session, actor=OPERATOR, email=email)
+        out.print(f"new second factor for {user.email}; the old one no longer works")
+        out.print(f"TOTP secret: {user.totp_secret}", highlight=False)
+        out.print(f"TOTP URI: {account_service.totp_uri(user)}", highlight=False, soft_wrap=True)
+
+
 @apikey_app.command("create")
 def apikey_create(
     email: str,
@@ -873,7 +883,8 @@ def worker(
 
 
 report_app = typer.Typer(
-    help="Intelligence products: Cyber Activity Reports, issued as the hub.", no_args_is_help=True
+    help="Intelligence products (Cyber Activity Reports, threat assessments), issued as the hub.",
+    no_args_is_help=True,
 )
 app.add_typer(report_app, name="report")
 
@@ -915,14 +926,30 @@ def report_car(
         typer.Option("--out", help="file to write; with --all, the directory for all the files"),
     ] = "",
     all_: Annotated[bool, typer.Option("--all", help="every member country")] = False,
+    asn: Annotated[
+        int | None, typer.Option("--asn", help="an autonomous system's report (needs --to)")
+    ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="a CIDR range's report, IPv4 or IPv6 (needs --to)"),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="slug of the recipient organisation of an --asn/--network report"
+        ),
+    ] = None,
     as_: Annotated[str, typer.Option("--as", help="the issuing (hub) organisation")] = "hub",
 ) -> None:
-    """Issue the Cyber Activity Report of a country (or --all) for a period and write it. When
+    """Issue the Cyber Activity Report of a country (or --all), an autonomous system (--asn N
+    --to SLUG) or a network (--network CIDR --to SLUG) for a period and write it. When
     there is nothing to report, nothing is written (exit 0). Issuing registers the product with
     its content hash, audits it and delivers it to the NCB's inbox; with no new indicator since
     the last product from the same start, nothing is issued (the registered product is written
     again)."""
     from pathlib import Path
+
+    from pydantic import ValidationError
 
     from cyberfusion.product import render
     from cyberfusion.product import service as product_service
@@ -931,8 +958,14 @@ def report_car(
     if not since or not out_path:
         err.print("[red]error:[/red] --since and --out are required", highlight=False)
         raise typer.Exit(2)
-    if (country is None) == (not all_):
-        err.print("[red]error:[/red] give a country code or --all, not both", highlight=False)
+    scopes = sum(
+        given for given in (country is not None, all_, asn is not None, network is not None)
+    )
+    if scopes != 1:
+        err.print(
+            "[red]error:[/red] give a country code or --all, --asn N or --network CIDR: one",
+            highlight=False,
+        )
         raise typer.Exit(2)
     try:
         fmt = ProductFormat(format)
@@ -963,11 +996,22 @@ def report_car(
                     session=session, actor=actor, since=start, until=end
                 )
         else:
-            assert country is not None
-            car_in = CarIssue(country=country, since=start, until=end)
+            try:
+                car_in = CarIssue(
+                    country=country, asn=asn, network=network, to=to, since=start, until=end
+                )
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"])
+                err.print(
+                    f"[red]error{f' ({where})' if where else ''}:[/red] "
+                    f"{problem['msg'].removeprefix('Value error, ')}",
+                    highlight=False,
+                )
+                raise typer.Exit(2) from None
             results = [
                 (
-                    car_in.country,
+                    car_in.scope[1],
                     product_service.issue_car(session=session, actor=actor, car_in=car_in),
                 )
             ]
@@ -997,3 +1041,88 @@ def report_car(
     elif written:
         Path(out_path).write_bytes(written[0][1].content)
         out.print(f"wrote {out_path}", highlight=False)
+
+
+@report_app.command("assessment")
+def report_assessment(
+    country: Annotated[
+        str | None, typer.Option("--country", help="ISO 3166-1 alpha-2 code of a member country")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="a desk's region: africa, americas, ...")
+    ] = None,
+    global_: Annotated[bool, typer.Option("--global", help="every country (the default)")] = False,
+    since: Annotated[str, typer.Option(help="start of the period: YYYY-MM-DD or ISO time")] = "",
+    until: Annotated[
+        str | None, typer.Option(help="end of the period, excluded (default: now)")
+    ] = None,
+    format: Annotated[str, typer.Option(help="html or pdf")] = "html",  # noqa: A002
+    out_path: Annotated[str, typer.Option("--out", help="file to write")] = "",
+    audience: Annotated[
+        str,
+        typer.Option(help="hub (exact figures) or members or community (small cells suppressed)"),
+    ] = "hub",
+    tlp: Annotated[
+        str | None, typer.Option(help="TLP of an assessment beyond the hub (default amber)")
+    ] = None,
+    as_: Annotated[str, typer.Option("--as", help="the issuing (hub) organisation")] = "hub",
+) -> None:
+    """Issue a threat assessment (global, --region or --country) for a period and write it as
+    HTML or PDF. It is registered with its content hash and the trace of every figure, and
+    audited."""
+    from cyberfusion.product import assessment as assessment_service
+    from cyberfusion.product import assessment_render
+    from cyberfusion.product.schemas import AssessmentIssue, ProductFormat
+
+    if not since or not out_path:
+        err.print("[red]error:[/red] --since and --out are required", highlight=False)
+        raise typer.Exit(2)
+    if sum((country is not None, region is not None, global_)) > 1:
+        err.print("[red]error:[/red] give one of --country, --region, --global", highlight=False)
+        raise typer.Exit(2)
+    if format not in ("html", "pdf") or audience not in ("hub", "members", "community"):
+        err.print(
+            "[red]error:[/red] --format is html or pdf; --audience hub, members or community",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    if not Path(out_path).resolve().parent.is_dir():
+        err.print(
+            f"[red]error (--out):[/red] the directory of {out_path} does not exist",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    start = _report_time(since, "--since")
+    end = _report_time(until, "--until") or utcnow()
+    scope = "country" if country else "region" if region else "global"
+    try:
+        assessment_in = AssessmentIssue.model_validate(
+            {
+                "scope": scope,
+                "country": country,
+                "region": region,
+                "since": start,
+                "until": end,
+                "audience": audience,
+                "tlp": tlp,
+            }
+        )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    with unit_of_work() as session:
+        actor = _org_actor(session, as_, Role.HUB_ANALYST)
+        product = assessment_service.issue_assessment(
+            session=session, actor=actor, assessment_in=assessment_in
+        )
+        rendered = assessment_render.render(
+            product=product, fmt=ProductFormat(format), with_traces=True
+        )
+        out.print(
+            f"issued assessment {product.id} version {product.version}: "
+            f"{product.document['summary']['records']} records, TLP:{product.tlp.upper()}, "
+            f"sha256 {product.content_hash}",
+            highlight=False,
+        )
+    Path(out_path).write_bytes(rendered.content)
+    out.print(f"wrote {out_path}", highlight=False)

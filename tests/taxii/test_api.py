@@ -211,7 +211,11 @@ def test_an_ncb_sees_its_country_region_all_members_org_community_and_public(
 ) -> None:
     _, headers = _caller(session)
     assert _aliases(client, headers, "members") == ["country-fr", "region-europe", "members"]
-    assert _aliases(client, headers, "community") == ["org-ncb-fr", "community"]
+    assert _aliases(client, headers, "community") == [
+        "org-ncb-fr",
+        "products-ncb-fr",
+        "community",
+    ]
     assert _aliases(client, headers, "public") == ["public"]
 
 
@@ -221,7 +225,11 @@ def test_collections_of_a_desk_the_hub_and_a_partner(client: TestClient, session
     _, hub = _caller(session, org="hub", role=Role.HUB_ANALYST)
     assert _aliases(client, hub, "members") == ["members"]
     _, partner = _caller(session, org="partner-northwind", role=Role.PARTNER_ANALYST)
-    assert _aliases(client, partner, "community") == ["org-partner-northwind", "community"]
+    assert _aliases(client, partner, "community") == [
+        "org-partner-northwind",
+        "products-partner-northwind",
+        "community",
+    ]
 
 
 def test_the_collection_resource(client: TestClient, session: Session) -> None:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,9 +54,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    tmp: Path = tmp_path_factory.mktemp("taxii-live")
+@contextmanager
+def serve_live(
+    tmp: Path, setup: Callable[[Callable[..., str]], None] | None = None
+) -> Iterator[Live]:
+    """A demo world on a fresh database, `setup` run with the CLI (run(*args) -> stdout),
+    then `cyberfusion serve` on a free port until the block ends."""
     with fresh_database(tmp) as url:
         env = {
             **os.environ,
@@ -79,6 +83,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
         run("db", "upgrade")
         run("demo", "--no-activity")
+        if setup is not None:
+            setup(run)
         keys = {
             who: run("apikey", "create", email).splitlines()[-1]
             for who, email in (
@@ -125,6 +131,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 except subprocess.TimeoutExpired:
                     server.kill()
                     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    with serve_live(tmp_path_factory.mktemp("taxii-live")) as server:
+        yield server
 
 
 def _indicators(count: int, label: str) -> list[stix2.Indicator]:

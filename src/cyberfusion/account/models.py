@@ -7,9 +7,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from cyberfusion.core import seal
 from cyberfusion.core.db import Base
 from cyberfusion.core.time import utcnow
 from cyberfusion.registry.models import Organisation
+
+TOTP_SEAL_PURPOSE = "totp seed"
 
 
 class User(Base):
@@ -20,7 +23,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP seed sealed with the platform's key (core/seal.py); read it as `totp_secret`.
+    totp_secret_sealed: Mapped[str | None] = mapped_column("totp_secret", String(128))
     totp_required: Mapped[bool] = mapped_column(Boolean, default=True)
     # The last TOTP time step accepted: a code is good once, never replayed.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
@@ -40,6 +44,22 @@ class User(Base):
     @property
     def roles(self) -> list[str]:
         return [row.role for row in self.role_rows]
+
+    @property
+    def totp_secret(self) -> str | None:
+        """The base32 TOTP seed; None if there is none or it was sealed with another key."""
+        if self.totp_secret_sealed is None:
+            return None
+        try:
+            return seal.unseal(self.totp_secret_sealed, purpose=TOTP_SEAL_PURPOSE)
+        except seal.SealBroken:
+            return None
+
+    @totp_secret.setter
+    def totp_secret(self, value: str | None) -> None:
+        self.totp_secret_sealed = (
+            None if value is None else seal.seal(value, purpose=TOTP_SEAL_PURPOSE)
+        )
 
 
 class UserRole(Base):

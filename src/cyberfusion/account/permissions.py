@@ -22,6 +22,8 @@ class Permission(enum.StrEnum):
     NOTIFICATION_NOTIFICATION_READ = "notification:notification:read"
     AUDIT_LOG_READ = "audit:log:read"
     AUDIT_LOG_VERIFY = "audit:log:verify"
+    PARTNER_AGREEMENT_READ = "partner:agreement:read"
+    PARTNER_AGREEMENT_MANAGE = "partner:agreement:manage"
 
 
 class Role(enum.StrEnum):
@@ -56,6 +58,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNT_USER_MANAGE,
             Permission.AUDIT_LOG_READ,
             Permission.AUDIT_LOG_VERIFY,
+            Permission.PARTNER_AGREEMENT_READ,
+            Permission.PARTNER_AGREEMENT_MANAGE,
         }
     ),
     Role.HUB_ANALYST: frozenset(

@@ -130,6 +130,27 @@ def create(*, session: Session, actor: Actor, user_in: UserCreate) -> User:
     return user
 
 
+def reset_totp(*, session: Session, actor: Actor, email: str) -> User:
+    """A new TOTP seed for a user who lost theirs (or whose seed was sealed under an earlier
+    platform key); the old one stops working at once. Audited, without the seed."""
+    actor.require(Permission.ACCOUNT_USER_MANAGE)
+    user = get_by_email_or_raise(session=session, email=email)
+    if not user.totp_required:
+        raise ValidationFailed(f"{user.email} signs in without a second factor", field="email")
+    user.totp_secret = pyotp.random_base32()
+    user.totp_last_step = None
+    session.flush()
+    audit_service.record(
+        session=session,
+        actor=actor,
+        action="user.totp_reset",
+        target_type="user",
+        target_id=user.id,
+        details={"email": user.email},
+    )
+    return user
+
+
 def totp_uri(user: User) -> str | None:
     if not user.totp_secret:
         return None

@@ -28,6 +28,8 @@ class Settings:
     # Submissions with more accepted objects or values than this are correlated by a job
     # after they are stored, not in their own transaction.
     inline_correlation_max: int = 20_000
+    # Products leaving the organisation show counts below this as "< k" (threat assessments).
+    small_cell_k: int = 5
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -65,6 +67,7 @@ def load_settings() -> Settings:
             os.environ.get("CYBERFUSION_MAX_SUBMISSION_BYTES", str(256 * 1024 * 1024))
         ),
         inline_correlation_max=int(os.environ.get("CYBERFUSION_INLINE_CORRELATION_MAX", "20000")),
+        small_cell_k=max(1, int(os.environ.get("CYBERFUSION_SMALL_CELL_K", "5"))),
     )
 
 

@@ -14,6 +14,7 @@ def import_all() -> None:
     import cyberfusion.knowledge.models
     import cyberfusion.notification.models
     import cyberfusion.observable.models
+    import cyberfusion.partner.models
     import cyberfusion.product.models
     import cyberfusion.registry.models
     import cyberfusion.sharing.models

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,8 @@ from cyberfusion.account.permissions import Role
 from cyberfusion.account.schemas import Actor, UserCreate
 from cyberfusion.intel import service as intel_service
 from cyberfusion.intel.schemas import IntelObjectCreate
+from cyberfusion.partner import service as partner_service
+from cyberfusion.partner.schemas import AgreementCreate
 from cyberfusion.registry import service as registry_service
 from cyberfusion.registry.models import OrgKind
 from cyberfusion.registry.schemas import OrganisationCreate
@@ -129,6 +132,7 @@ def load(*, session: Session, actor: Actor) -> list[DemoUser]:
             actor,
             OrganisationCreate(slug=slug, name=name, kind=kind, country=country_code),
         )
+    _agreements(session, actor)
     users = []
     for email, org_slug, role in USERS:
         user = account_service.get_by_email(session=session, email=email)
@@ -145,6 +149,31 @@ def load(*, session: Session, actor: Actor) -> list[DemoUser]:
         users.append(DemoUser(email, org_slug, role.value, user.totp_secret))
     _records(session)
     return users
+
+
+def _agreements(session: Session, actor: Actor) -> None:
+    """One data-sharing agreement per demo partner (CERTs, private and international
+    partners), keyed by its reference so that loading again adds none."""
+    taken = {a.reference for a in partner_service.list_(session=session, actor=actor)}
+    for slug, name, kind, _ in PARTNERS:
+        reference = f"DSA-2026-{slug.upper()}"
+        if kind not in partner_service.PARTNER_KINDS or reference in taken:
+            continue
+        partner_service.create(
+            session=session,
+            actor=actor,
+            agreement_in=AgreementCreate(
+                organisation=slug,
+                title=f"Data-sharing agreement with {name}",
+                reference=reference,
+                signed_on=date(2026, 1, 15),
+                valid_from=date(2026, 2, 1),
+                valid_until=date(2028, 1, 31),
+                scope="Indicators of compromise and phishing reports, both ways.",
+                # Private companies receive less than national CERTs.
+                max_tlp=Tlp.GREEN if kind == OrgKind.PRIVATE_PARTNER else Tlp.AMBER,
+            ),
+        )
 
 
 def _user_actor(session: Session, email: str) -> Actor:

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cyberfusion.core.db import Base
 from cyberfusion.core.time import utcnow
+
+_IP_TYPES = "obs_type IN ('ipv4-addr', 'ipv6-addr')"
 
 
 class Observable(Base):
     """One normalised value of one type, stored once however often it is reported."""
 
     __tablename__ = "observable"
+    __table_args__ = (
+        # Addresses and blocks by their text: the prefix ranges of a network's Cyber Activity
+        # Report (product.service). IP values only: URLs can outgrow an index entry.
+        Index(
+            "ix_observable_ip_value",
+            "obs_type",
+            "value",
+            postgresql_ops={"value": "text_pattern_ops"},
+            postgresql_where=text(_IP_TYPES),
+            sqlite_where=text(_IP_TYPES),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     obs_type: Mapped[str] = mapped_column(String(32), index=True)

@@ -6,17 +6,24 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from cyberfusion.account.schemas import Actor
 from cyberfusion.api.deps import CurrentActor, DbSession
-from cyberfusion.product import render
+from cyberfusion.core.errors import ValidationFailed
+from cyberfusion.product import assessment as assessment_service
+from cyberfusion.product import assessment_render, render
 from cyberfusion.product import service as product_service
+from cyberfusion.product.models import Product, ProductKind
 from cyberfusion.product.schemas import (
     ActionTemplateRead,
     ActionTemplateUpdate,
+    AssessmentFormat,
+    AssessmentIssue,
     CarIssue,
     CarIssueResult,
     CountryStats,
     FeedbackIn,
     FeedbackRead,
+    FigureTraceRead,
     ProductFormat,
     ProductItemRead,
     ProductRead,
@@ -127,6 +134,10 @@ def download(
 ) -> Response:
     """The product as HTML, PDF, STIX 2.1 or CSV. The recipient's first download marks it read."""
     product = product_service.get_or_raise(session=session, actor=actor, product_id=product_id)
+    if product.kind == ProductKind.ASSESSMENT.value:
+        if format not in assessment_render.FORMATS:
+            raise ValidationFailed("an assessment is rendered as html or pdf", field="format")
+        return _assessment_response(actor, product, format)
     rendered = render.render(session=session, product=product, fmt=format)
     product_service.mark_read(session=session, actor=actor, product=product)
     return Response(
@@ -193,3 +204,89 @@ def feedback_sightings(session: DbSession, actor: CurrentActor, product_id: int)
         content=orjson.dumps(bundle, option=orjson.OPT_INDENT_2),
         media_type=render.MEDIA_TYPES[ProductFormat.STIX],
     )
+
+
+# --------------------------------------------------------------------------- assessments
+
+# Threat assessments are products too (the register, the sharing filter), under their own path.
+assessments = APIRouter(prefix="/assessments", tags=["assessment"])
+
+
+@assessments.post("", response_model=ProductRead, status_code=201)
+def issue_assessment(
+    session: DbSession, actor: CurrentActor, assessment_in: AssessmentIssue
+) -> ProductRead:
+    """Issue a threat assessment (hub): global, a region's or a country's, for a period. For
+    the hub alone its figures are exact; for any wider audience small cells are suppressed."""
+    product = assessment_service.issue_assessment(
+        session=session, actor=actor, assessment_in=assessment_in
+    )
+    return product_service.to_read(session=session, actor=actor, product=product)
+
+
+@assessments.get("/{product_id}", response_model=ProductRead)
+def read_assessment(session: DbSession, actor: CurrentActor, product_id: int) -> ProductRead:
+    """An assessment's metadata; 404 unless the caller may read it."""
+    product = assessment_service.get_or_raise(session=session, actor=actor, product_id=product_id)
+    return product_service.to_read(session=session, actor=actor, product=product)
+
+
+@assessments.get(
+    "/{product_id}/download",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {render.MEDIA_TYPES[f]: {} for f in assessment_render.FORMATS},
+            "description": "the assessment as HTML or PDF",
+        }
+    },
+)
+def download_assessment(
+    session: DbSession,
+    actor: CurrentActor,
+    product_id: int,
+    format: AssessmentFormat = Query(AssessmentFormat.HTML),  # noqa: A002
+) -> Response:
+    """The assessment as HTML or PDF; the issuing hub's copy links every figure to its trace."""
+    product = assessment_service.get_or_raise(session=session, actor=actor, product_id=product_id)
+    return _assessment_response(actor, product, ProductFormat(format.value))
+
+
+def _assessment_response(actor: Actor, product: Product, fmt: ProductFormat) -> Response:
+    rendered = assessment_render.render(
+        product=product, fmt=fmt, with_traces=assessment_service.is_issuer(actor, product)
+    )
+    return Response(
+        content=rendered.content,
+        media_type=rendered.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{rendered.filename}"',
+            "Content-Security-Policy": REPORT_CSP,
+            "X-Content-Hash": product.content_hash,
+        },
+    )
+
+
+@assessments.get("/{product_id}/figures/{figure_id}", response_model=FigureTraceRead)
+def figure_trace(
+    session: DbSession,
+    actor: CurrentActor,
+    product_id: int,
+    figure_id: str,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> FigureTraceRead:
+    """Where a figure comes from (the issuing hub's analysts): the query that produced it, its
+    parameters and value, and its records by id, a page at a time."""
+    return assessment_service.figure_trace(
+        session=session,
+        actor=actor,
+        product_id=product_id,
+        figure_id=figure_id,
+        limit=limit,
+        offset=offset,
+    )
+
+
+# The application includes this module's `router`; its routes keep their own paths.
+router.routes.extend(assessments.routes)

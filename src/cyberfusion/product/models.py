@@ -15,7 +15,8 @@ from cyberfusion.core.time import utcnow
 
 
 class ProductKind(enum.StrEnum):
-    CAR = "car"  # Cyber Activity Report for one country
+    CAR = "car"  # Cyber Activity Report for one country, AS or network
+    ASSESSMENT = "assessment"  # threat assessment: global, one region or one country
 
 
 class Outcome(enum.StrEnum):
@@ -37,7 +38,7 @@ class Product(Base):
     __tablename__ = "product"
     __table_args__ = (
         UniqueConstraint(
-            "kind", "recipient_org_id", "period_start", "period_end", "version",
+            "kind", "scope", "recipient_org_id", "period_start", "period_end", "version",
             name="uq_product_kind_recipient_period_version",
         ),
     )  # fmt: skip
@@ -46,6 +47,9 @@ class Product(Base):
     kind: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)
     country_code: Mapped[str | None] = mapped_column(ForeignKey("country.iso2"), index=True)
+    # What a CAR covers: "country:FR", "asn:AS64500" or "network:198.51.100.0/24". Versions
+    # and "nothing new" count per scope, recipient and start of period.
+    scope: Mapped[str] = mapped_column(String(80), default="", server_default="")
     recipient_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
@@ -134,3 +138,34 @@ class ProductBatch(Base):
     finished_at: Mapped[datetime | None]
     countries: Mapped[int] = mapped_column(Integer, default=0)
     issued: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProductFigure(Base):
+    """One figure of an issued threat assessment and where it comes from: the query that
+    produced it, in words, with its parameters. Its records are in `ProductFigureRecord`."""
+
+    __tablename__ = "product_figure"
+    __table_args__ = (UniqueConstraint("product_id", "figure_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id", ondelete="CASCADE"))
+    figure_id: Mapped[str] = mapped_column(String(80))
+    label: Mapped[str] = mapped_column(String(300))
+    query: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]]
+    # The figure as computed, before any small-cell suppression of the published document.
+    value: Mapped[float | None]
+    record_count: Mapped[int] = mapped_column(Integer)
+
+
+class ProductFigureRecord(Base):
+    """A record behind a figure of an assessment."""
+
+    __tablename__ = "product_figure_record"
+
+    figure_pk: Mapped[int] = mapped_column(
+        ForeignKey("product_figure.id", ondelete="CASCADE"), primary_key=True
+    )
+    intel_object_id: Mapped[int] = mapped_column(
+        ForeignKey("intel_object.id"), primary_key=True, index=True
+    )

@@ -41,6 +41,7 @@ EXTENSIONS = {
 }
 CSV_COLUMNS = (
     "product_id",
+    "scope",
     "item_id",
     "group",
     "type",
@@ -110,13 +111,27 @@ def _environment() -> jinja2.Environment:
 _ENV = _environment()
 
 
+def scope_of(product: Product) -> dict[str, str]:
+    """The product's scope (kind, value, name) as its document states it; a document issued
+    before CARs had scopes names its country."""
+    scope = product.document.get("scope")
+    if isinstance(scope, dict):
+        return {key: str(scope[key]) for key in ("kind", "value", "name")}
+    country = product.document.get("country") or {}
+    return {
+        "kind": "country",
+        "value": str(country.get("code", product.country_code or "")),
+        "name": str(country.get("name", product.country_code or "")),
+    }
+
+
 def filename(product: Product, fmt: ProductFormat) -> str:
+    """car-fr-..., car-as64500-..., car-198.51.100.0-24-... (no slash, no colon)."""
     start = as_utc(product.period_start).strftime("%Y%m%d")
     end = as_utc(product.period_end).strftime("%Y%m%d")
-    return (
-        f"{product.kind}-{(product.country_code or 'xx').lower()}-{start}-{end}"
-        f"-v{product.version}.{EXTENSIONS[fmt]}"
-    )
+    value = scope_of(product)["value"] or "xx"
+    slug = value.lower().replace("/", "-").replace(":", "_")
+    return f"{product.kind}-{slug}-{start}-{end}-v{product.version}.{EXTENSIONS[fmt]}"
 
 
 def render(*, session: Session, product: Product, fmt: ProductFormat) -> Rendered:
@@ -145,6 +160,7 @@ def render_html(*, session: Session, product: Product) -> str:
     tlp = Tlp(product.tlp)
     return _ENV.get_template("car.html").render(
         doc=document,
+        scope=scope_of(product),
         product=product,
         item_ids=ids,
         listed=LISTED_PER_GROUP,
@@ -249,6 +265,7 @@ def render_stix(*, session: Session, product: Product) -> dict[str, Any]:
     records as reported (each with its own TLP), the issuer's identity and the TLP 2.0
     marking definitions used."""
     document = product.document
+    scope = scope_of(product)
     tlp = Tlp(product.tlp)
     created = _iso_ms(product.issued_at)
     record_tlps: dict[int, Tlp] = {}
@@ -270,8 +287,9 @@ def render_stix(*, session: Session, product: Product) -> dict[str, Any]:
         "created_by_ref": identity["id"],
         "name": document["title"],
         "description": (
-            f"Cyber Activity Report for {document['country']['name']} "
-            f"({document['country']['code']}), {document['period']['since']} to "
+            f"Cyber Activity Report for {scope['name']}"
+            + (f" ({scope['value']})" if scope["kind"] == "country" else "")
+            + f", {document['period']['since']} to "
             f"{document['period']['until']}: {summary['items']} indicators in "
             f"{len(document['groups'])} threat groups from {summary['sources']} sources. "
             f"Product {product.id} version {product.version}, content SHA-256 "
@@ -315,11 +333,13 @@ def render_csv(*, session: Session, product: Product) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    scope = scope_of(product)
     for group in product.document["groups"]:
         for item in group["items"]:
             writer.writerow(
                 [
                     product.id,
+                    f"{scope['kind']}:{scope['value']}",
                     ids.get((item["observable_id"], item["record_id"]), ""),
                     group["key"],
                     item["type"],

@@ -12,6 +12,13 @@ A Cyber Activity Report (CAR) for country CC and a period holds every observable
   choke point: a product never carries a record its recipient could not read directly, nor one
   its issuer (who keeps it in the register) could not.
 
+On request a CAR covers an autonomous system or a network (CIDR range) instead of a country,
+for a recipient named explicitly (the network owner's CERT, a country's NCB): the addresses inside
+the range (`network_condition`), or the addresses that validated records report together with
+the AS number (`asn_conditions`: the offline enrichment names AS organisations and prefixes, not
+AS numbers, so the records' own statements are what ties an address to an AS number). The other
+conditions are the country CAR's, the recipient's reading rights included.
+
 Its TLP is the strictest of its content, its audience the recipient organisation alone, and the
 handling restrictions of any record carry over. Every format renders from the stored document,
 whose SHA-256 is the product's content hash. Issuing again from the same start with no new
@@ -20,6 +27,7 @@ indicator changes nothing.
 
 from __future__ import annotations
 
+import ipaddress
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -27,8 +35,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, func, insert, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.account.permissions import Permission, Role
 from cyberfusion.account.schemas import Actor
@@ -41,7 +64,9 @@ from cyberfusion.enrichment.models import Enrichment, EnrichmentKind, Jurisdicti
 from cyberfusion.enrichment.models import JurisdictionReason as Reason
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.notification.models import Notification
+from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.models import Observable, Occurrence
+from cyberfusion.observable.types import ObservableType
 from cyberfusion.product import groups as groups_table
 from cyberfusion.product.models import (
     ActionTemplate,
@@ -56,6 +81,7 @@ from cyberfusion.product.schemas import (
     ActionTemplateRead,
     ActionTemplateUpdate,
     CarIssue,
+    CarScope,
     CountryStats,
     DeliveryRead,
     FeedbackIn,
@@ -229,6 +255,15 @@ def car_conditions(
     )
     return [
         Occurrence.observable_id.in_(attributed),
+        *_common_conditions(issuer=issuer, recipient=recipient, since=since, until=until),
+    ]
+
+
+def _common_conditions(
+    *, issuer: Actor, recipient: Actor, since: datetime, until: datetime
+) -> list[ColumnElement[bool]]:
+    """What every CAR asks of an (occurrence, record) pair, whatever its scope."""
+    return [
         Occurrence.reported_at >= since,
         Occurrence.reported_at < until,
         IntelObject.status == "validated",
@@ -237,6 +272,119 @@ def car_conditions(
         sharing_service.readable_condition(recipient, Occurrence),
         sharing_service.readable_condition(issuer, Occurrence),
         ~enrichment_service.noise_condition(Occurrence.observable_id),
+    ]
+
+
+_IP_TYPES = (ObservableType.IPV4.value, ObservableType.IPV6.value)
+# The predicate of the partial index `ix_observable_ip_value`, written as the index is, so that
+# both databases see that a query is inside it.
+_IP_INDEX_PREDICATE = "obs_type IN ('ipv4-addr', 'ipv6-addr')"
+_SQLITE_WITHIN = "cyberfusion_ip_within"
+
+
+def text_prefixes(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+    """Text prefixes that the normalised form of every address or block inside `network`
+    starts with: fixed octets (or the values of a partly fixed one) for IPv4; for IPv6 the
+    leading fixed groups up to the first zero group, which `::` may swallow. A superset (an
+    exact test follows); [""] when nothing narrows it."""
+    if network.version == 4:
+        octets = network.network_address.packed
+        full, rest = divmod(network.prefixlen, 8)
+        head = "".join(f"{octet}." for octet in octets[:full])
+        if full == 4:
+            return [head[:-1]]
+        if rest == 0:
+            return [head]
+        # The values the partly fixed octet can take; the last octet has no dot after it.
+        tail = "." if full < 3 else ""
+        first = octets[full]
+        return [f"{head}{value}{tail}" for value in range(first, first + (1 << (8 - rest)))]
+    groups = [int.from_bytes(network.network_address.packed[i : i + 2]) for i in range(0, 16, 2)]
+    fixed: list[str] = []
+    for group in groups[: network.prefixlen // 16]:
+        if group == 0:
+            break
+        fixed.append(f"{group:x}")
+    if not fixed:
+        return [""]
+    return [":".join(fixed) + (":" if len(fixed) < 8 else "")]
+
+
+def _after_prefix(prefix: str) -> str:
+    """The first string above every string that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _ip_within(value: str | None, network: str | None) -> int:
+    if value is None or network is None:
+        return 0
+    try:
+        inner = ipaddress.ip_network(value, strict=False)
+        outer = ipaddress.ip_network(network)
+    except ValueError:
+        return 0
+    return int(inner.version == outer.version and inner.subnet_of(outer))  # type: ignore[arg-type]
+
+
+def network_condition(
+    *, session: Session, network: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> ColumnElement[bool]:
+    """Occurrences of an address or block that lies inside `network`, found through the
+    `ix_observable_ip_value` index: the normalised text of every such value starts with one of
+    `text_prefixes`, a range of the index; the exact test then runs on those rows only
+    (PostgreSQL's `inet <<=`; on SQLite the same test in Python, as a function of the query's
+    connection)."""
+    prefixes = [p for p in text_prefixes(network) if p]
+    dialect = session.get_bind().dialect.name
+    ranges: list[ColumnElement[bool]]
+    exact: ColumnElement[bool]
+    if dialect == "postgresql":
+        # Literal patterns: the planner turns LIKE 'prefix%' into an index range only when it
+        # sees the prefix.
+        ranges = [
+            Observable.value.like(literal(f"{p}%", String(), literal_execute=True))
+            for p in prefixes
+        ]
+        exact = cast(Observable.value, INET).op("<<=")(
+            cast(literal(network.compressed, String(), literal_execute=True), INET)
+        )
+    else:
+        ranges = [
+            and_(Observable.value >= p, Observable.value < _after_prefix(p)) for p in prefixes
+        ]
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        raw.create_function(_SQLITE_WITHIN, 2, _ip_within, deterministic=True)
+        exact = func.cyberfusion_ip_within(Observable.value, network.compressed) == 1
+    family = Observable.obs_type == (
+        ObservableType.IPV4.value if network.version == 4 else ObservableType.IPV6.value
+    )
+
+    def lookup(text_range: ColumnElement[bool]) -> Select[Any]:
+        return select(Observable.id).where(sql_text(_IP_INDEX_PREDICATE), family, text_range, exact)
+
+    # One select per range, each one range of the (obs_type, value) index: with the ranges
+    # OR-ed, SQLite without statistics reads every address of the family in the index.
+    parts = [lookup(r) for r in ranges] or [lookup(true())]
+    inside = parts[0] if len(parts) == 1 else union_all(*parts)
+    return Occurrence.observable_id.in_(inside)
+
+
+def asn_conditions(*, asn: str) -> list[ColumnElement[bool]]:
+    """Occurrences, in records that report the autonomous system `asn` ("AS64500"), of an
+    address or block, or of the AS itself: the record states that the address is the AS's
+    (an indicator `[ipv4-addr:value = ... AND autonomous-system:number = 64500]`, an event
+    with both). By index: the AS's digest, its occurrences, the records' occurrences."""
+    stated = aliased(Occurrence, name="stated")
+    as_id = (
+        select(Observable.id)
+        .where(Observable.digest == observable_service.digest(ObservableType.ASN.value, asn))
+        .scalar_subquery()
+    )
+    records = select(stated.intel_object_id).where(stated.observable_id == as_id)
+    return [
+        Occurrence.intel_object_id.in_(records),
+        or_(Observable.obs_type.in_(_IP_TYPES), Observable.id == as_id),
     ]
 
 
@@ -263,17 +411,56 @@ def _items_query(conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one CAR covers: kind, value as the register keeps it, and a name for readers."""
+
+    kind: CarScope
+    value: str  # FR, AS64500, 198.51.100.0/24
+    name: str  # France, AS64500, network 198.51.100.0/24
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.value}:{self.value}"
+
+
+def scope_conditions(
+    *,
+    session: Session,
+    scope: Scope,
+    issuer: Actor,
+    recipient: Actor,
+    since: datetime,
+    until: datetime,
+) -> list[ColumnElement[bool]]:
+    """`car_conditions` for any scope; for a query joining Occurrence, IntelObject, Observable."""
+    if scope.kind == CarScope.COUNTRY:
+        return car_conditions(
+            issuer=issuer, recipient=recipient, country_code=scope.value, since=since, until=until
+        )
+    common = _common_conditions(issuer=issuer, recipient=recipient, since=since, until=until)
+    if scope.kind == CarScope.ASN:
+        return [*asn_conditions(asn=scope.value), *common]
+    network = ipaddress.ip_network(scope.value)
+    return [network_condition(session=session, network=network), *common]
+
+
 def collect_car_items(
     *,
     session: Session,
     issuer: Actor,
     recipient: Actor,
-    country_code: str,
+    country_code: str | None = None,
     since: datetime,
     until: datetime,
+    scope: Scope | None = None,
 ) -> list[CarItem]:
-    conditions = car_conditions(
-        issuer=issuer, recipient=recipient, country_code=country_code, since=since, until=until
+    """The items of a CAR: of `scope`, or of the country `country_code`."""
+    if scope is None:
+        assert country_code is not None
+        scope = Scope(CarScope.COUNTRY, country_code, country_code)
+    conditions = scope_conditions(
+        session=session, scope=scope, issuer=issuer, recipient=recipient, since=since, until=until
     )
     items = [
         CarItem(
@@ -314,6 +501,23 @@ def _reasons(
     return {key: sorted(value) for key, value in found.items()}
 
 
+def _scope_reasons(
+    session: Session, scope: Scope, items: Sequence[CarItem]
+) -> dict[int, list[str]]:
+    """Why each observable is in the scope: its jurisdiction reasons for a country; for an AS
+    or a network, what the scope's condition checked."""
+    if scope.kind == CarScope.COUNTRY:
+        return _reasons(session, scope.value, (i.observable_id for i in items))
+    if scope.kind == CarScope.NETWORK:
+        return {i.observable_id: [f"in {scope.value}"] for i in items}
+    return {
+        i.observable_id: [
+            "the AS" if i.obs_type == ObservableType.ASN.value else f"reported with {scope.value}"
+        ]
+        for i in items
+    }
+
+
 def networks(session: Session, observable_ids: Iterable[int]) -> dict[int, str]:
     """The AS organisation hosting each address, from its current `asn` enrichment."""
     latest: dict[int, tuple[int, str]] = {}
@@ -346,7 +550,7 @@ def build_document(
     *,
     session: Session,
     items: Sequence[CarItem],
-    country: Country,
+    scope: Scope,
     recipient: Organisation,
     issuer: Organisation,
     since: datetime,
@@ -367,7 +571,7 @@ def build_document(
     }
     tlp = max((Tlp(labels[i.label_id].tlp) for i in items), key=lambda t: t.rank)
     handling = {flag: any(getattr(labels[i.label_id], flag) for i in items) for flag in _HANDLING}
-    reasons = _reasons(session, country.iso2, (i.observable_id for i in items))
+    reasons = _scope_reasons(session, scope, items)
     hosting = networks(session, (i.observable_id for i in items))
     ensure_templates(session=session)
     templates = {row.threat_group: row for row in session.scalars(select(ActionTemplate))}
@@ -430,8 +634,13 @@ def build_document(
     network_counts = Counter(hosting[i.observable_id] for i in items if i.observable_id in hosting)
     document: dict[str, Any] = {
         "kind": ProductKind.CAR.value,
-        "title": f"Cyber Activity Report: {country.name}",
-        "country": {"code": country.iso2, "name": country.name},
+        "title": f"Cyber Activity Report: {scope.name}",
+        "scope": {"kind": scope.kind.value, "value": scope.value, "name": scope.name},
+        **(
+            {"country": {"code": scope.value, "name": scope.name}}
+            if scope.kind == CarScope.COUNTRY
+            else {}
+        ),
         "recipient": {"slug": recipient.slug, "name": recipient.name},
         "issuer": {"slug": issuer.slug, "name": issuer.name},
         "period": {"since": _iso(since), "until": _iso(until)},
@@ -476,12 +685,34 @@ def _org_of(session: Session, actor: Actor) -> Organisation:
     return org
 
 
-def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResult:
-    """Issue country's CAR for the period, or nothing when there is nothing to report.
+def _recipient(session: Session, slug: str) -> Organisation:
+    org = registry_service.get_by_slug(session=session, slug=slug)
+    if org is None or not org.is_active:
+        raise ValidationFailed(f"no active organisation with slug {slug!r}", field="to")
+    return org
 
-    Nothing new is not issued again: when the latest product for the recipient and the same
-    start of period has the same indicators (whatever the end), it comes back. Other
-    indicators (records validated or added since) make a new version.
+
+def car_scope(*, session: Session, car_in: CarIssue) -> tuple[Scope, Organisation]:
+    """The scope of a CAR request and its recipient: a country's NCB, or the organisation
+    named in `to` for an AS or a network."""
+    kind, value = car_in.scope
+    if kind == CarScope.COUNTRY:
+        recipient = national_bureau(session=session, country_code=value)
+        country = recipient.country
+        assert country is not None
+        return Scope(kind, country.iso2, country.name), recipient
+    assert car_in.to is not None
+    name = value if kind == CarScope.ASN else f"network {value}"
+    return Scope(kind, value, name), _recipient(session, car_in.to)
+
+
+def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResult:
+    """Issue the CAR of a country, an AS or a network for the period, or nothing when there
+    is nothing to report.
+
+    Nothing new is not issued again: when the latest product of the same scope for the
+    recipient and the same start of period has the same indicators (whatever the end), it
+    comes back. Other indicators (records validated or added since) make a new version.
     An issued product is in the register with its content hash, audited, in the recipient's
     inbox and notified to it.
     """
@@ -491,14 +722,12 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
     until = as_period_bound(car_in.until) if car_in.until is not None else utcnow()
     if until <= since:
         raise ValidationFailed("until must be after since", field="until")
-    recipient = national_bureau(session=session, country_code=car_in.country)
-    country = recipient.country
-    assert country is not None
+    scope, recipient = car_scope(session=session, car_in=car_in)
     items = collect_car_items(
         session=session,
         issuer=actor,
         recipient=recipient_actor(recipient),
-        country_code=country.iso2,
+        scope=scope,
         since=since,
         until=until,
     )
@@ -506,14 +735,15 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
         return IssueResult(
             None,
             False,
-            f"nothing to report for {country.iso2} from {_iso(since)} to {_iso(until)}",
+            f"nothing to report for {scope.value} from {_iso(since)} to {_iso(until)}",
         )
-    # Versions count per recipient and start of period: a report run again with a later end
-    # ("until now") and the same indicators has nothing new.
+    # Versions count per scope, recipient and start of period: a report run again with a
+    # later end ("until now") and the same indicators has nothing new.
     latest = session.scalars(
         select(Product)
         .where(
             Product.kind == ProductKind.CAR.value,
+            Product.scope == scope.key,
             Product.recipient_org_id == recipient.id,
             Product.period_start == since,
         )
@@ -539,7 +769,7 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
     document, tlp, handling = build_document(
         session=session,
         items=items,
-        country=country,
+        scope=scope,
         recipient=recipient,
         issuer=issuer,
         since=since,
@@ -556,7 +786,8 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
     product = Product(
         kind=ProductKind.CAR.value,
         version=latest.version + 1 if latest is not None else 1,
-        country_code=country.iso2,
+        country_code=scope.value if scope.kind == CarScope.COUNTRY else None,
+        scope=scope.key,
         recipient_org_id=recipient.id,
         period_start=since,
         period_end=until,
@@ -592,7 +823,7 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
         Notification(
             recipient_org_id=recipient.id,
             kind="product",
-            summary=f"Cyber Activity Report for {country.name} "
+            summary=f"Cyber Activity Report for {scope.name} "
             f"({_iso(since)[:10]} to {_iso(until)[:10]}): {len(items)} indicators, "
             f"TLP:{tlp.value.upper()}",
             payload={"product_id": product.id, "kind": product.kind, "version": product.version},
@@ -608,7 +839,7 @@ def issue_car(*, session: Session, actor: Actor, car_in: CarIssue) -> IssueResul
         details={
             "kind": product.kind,
             "version": product.version,
-            "country": country.iso2,
+            "scope": scope.key,
             "recipient": recipient.slug,
             "period": [_iso(since), _iso(until)],
             "items": len(items),
@@ -695,6 +926,24 @@ def inbox(*, session: Session, actor: Actor, unread_only: bool = False) -> Seque
     return session.scalars(query.order_by(Product.id.desc())).all()
 
 
+def delivered(*, session: Session, actor: Actor) -> list[tuple[Product, datetime]]:
+    """Products delivered to the actor's organisation that it may read, with when each was
+    delivered, oldest first (the order of the organisation's TAXII collection)."""
+    actor.require(Permission.PRODUCT_REPORT_READ)
+    if actor.org_id is None:
+        return []
+    rows = session.execute(
+        select(Product, ProductDelivery.delivered_at)
+        .join(ProductDelivery, ProductDelivery.product_id == Product.id)
+        .where(
+            ProductDelivery.recipient_org_id == actor.org_id,
+            sharing_service.readable_condition(actor, Product),
+        )
+        .order_by(ProductDelivery.delivered_at, Product.id)
+    ).all()
+    return [(product, as_utc(at)) for product, at in rows]
+
+
 def _delivery(session: Session, product: Product, org_id: int | None) -> ProductDelivery | None:
     if org_id is None:
         return None
@@ -714,6 +963,7 @@ def to_read(*, session: Session, actor: Actor, product: Product) -> ProductRead:
         kind=product.kind,
         version=product.version,
         country=product.country_code,
+        scope=product.scope,
         recipient=recipient.slug,
         period_start=product.period_start,
         period_end=product.period_end,

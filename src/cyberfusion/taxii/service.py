@@ -7,6 +7,11 @@ tier of the sharing model; its content is every object version whose label has t
 AND that `sharing_service.readable_condition` lets the actor read, so access holds per object,
 not only per collection. A collection the actor does not belong to does not exist for it.
 
+Each organisation also has a read-only collection of the products delivered to it, beside its
+own collection: the STIX 2.1 form of every product (its `report` and the objects it references,
+exactly as the product's STIX download gives them). The same filters, paging and version rules
+apply, over the products' objects instead of stored records (`_product_page`).
+
 Paging is keyset on (date added, record id): `date_added` is the record's `created_at` (when
 the platform stored that version) and `next` encodes the last pair returned, so a page costs
 the same wherever it is in the collection and a row added meanwhile never shifts another.
@@ -57,6 +62,8 @@ from cyberfusion.export import value_list as value_list_service
 from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel.models import IntelObject
+from cyberfusion.product import render as product_render
+from cyberfusion.product import service as product_service
 from cyberfusion.registry.models import Country, Organisation, OrgKind, Region
 from cyberfusion.sharing import service as sharing_service
 from cyberfusion.sharing.models import Audience, SharingLabel, Tlp, strictest_tlp
@@ -137,10 +144,13 @@ class CollectionKind(enum.StrEnum):
     MEMBERS = "members"
     COMMUNITY = "community"
     PUBLIC = "public"
+    # Not an audience: the products delivered to one organisation (read-only).
+    PRODUCTS = "products"
 
 
 _ROOT_OF = {
     CollectionKind.ORG: ApiRootName.COMMUNITY,
+    CollectionKind.PRODUCTS: ApiRootName.COMMUNITY,
     CollectionKind.COUNTRY: ApiRootName.MEMBERS,
     CollectionKind.REGION: ApiRootName.MEMBERS,
     CollectionKind.MEMBERS: ApiRootName.MEMBERS,
@@ -274,6 +284,17 @@ def collections_for(*, session: Session, actor: Actor, root: ApiRoot) -> list[Ta
                 "(audience organisation or organisations).",
             )
         )
+        if actor.can(Permission.PRODUCT_REPORT_READ):
+            found.append(
+                TaxiiCollection(
+                    CollectionKind.PRODUCTS,
+                    actor.org_slug,
+                    f"Products for {org_name}",
+                    f"Intelligence products delivered to {org_name} (Cyber Activity Reports): "
+                    "each product's STIX 2.1 report and the objects it references, as its STIX "
+                    "download gives them. Read-only.",
+                )
+            )
         found.append(
             TaxiiCollection(
                 CollectionKind.COMMUNITY,
@@ -311,19 +332,32 @@ def can_read(actor: Actor) -> bool:
     return actor.is_anonymous or actor.can(Permission.INTEL_OBJECT_READ)
 
 
-def can_write(actor: Actor) -> bool:
-    """Every collection an actor sees is an audience its organisation may publish to."""
+def can_write(actor: Actor, collection: TaxiiCollection | None = None) -> bool:
+    """Every audience collection an actor sees is one its organisation may publish to; the
+    products collection is written by issuing products only."""
+    if collection is not None and collection.kind == CollectionKind.PRODUCTS:
+        return False
     return not actor.is_anonymous and actor.can(Permission.INTEL_OBJECT_SUBMIT)
 
 
 def require_read(actor: Actor, collection: TaxiiCollection) -> None:
-    if not can_read(actor):
+    allowed = (
+        actor.can(Permission.PRODUCT_REPORT_READ)
+        if collection.kind == CollectionKind.PRODUCTS
+        else can_read(actor)
+    )
+    if not allowed:
         raise PermissionDenied(f"you may not read objects from the collection {collection.alias}")
 
 
 def require_write(actor: Actor, collection: TaxiiCollection) -> None:
     if actor.is_anonymous:
         raise Unauthenticated(f"adding objects to the collection {collection.alias} needs a key")
+    if collection.kind == CollectionKind.PRODUCTS:
+        raise PermissionDenied(
+            f"the collection {collection.alias} is read-only: it holds the products issued to "
+            "your organisation"
+        )
     if not can_write(actor):
         raise PermissionDenied(
             f"the collection {collection.alias} is read-only for you: your role may not "
@@ -338,7 +372,7 @@ def to_collection_resource(actor: Actor, collection: TaxiiCollection) -> Collect
         description=collection.description,
         alias=collection.alias,
         can_read=can_read(actor),
-        can_write=can_write(actor),
+        can_write=can_write(actor, collection),
         media_types=[STIX_MEDIA_TYPE],
     )
 
@@ -828,12 +862,146 @@ def _object_exists(
     return found is not None
 
 
+# -- the products collection ------------------------------------------------------------------
+
+
+def _stix_version(obj: dict[str, Any]) -> datetime:
+    for name in ("modified", "created"):
+        value = obj.get(name)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return _EPOCH
+
+
+@dataclass(frozen=True)
+class _ProductObject:
+    item: Item  # record_id: the product's id; sub: the object's place in its bundle, from 1
+    stix_type: str
+    content: dict[str, Any]
+
+
+def _product_objects(session: Session, actor: Actor) -> list[_ProductObject]:
+    """Every object version of the products delivered to the actor's organisation, in
+    date-added order: (delivery time, product, place in the product's STIX bundle). A version
+    that several products carry (a record, a marking definition) stands once, for the first."""
+    found: list[_ProductObject] = []
+    seen: set[tuple[str, datetime]] = set()
+    for product, delivered_at in product_service.delivered(session=session, actor=actor):
+        bundle = product_render.render_stix(session=session, product=product)
+        for position, obj in enumerate(bundle["objects"], start=1):
+            version = _stix_version(obj)
+            if (obj["id"], version) in seen:
+                continue
+            seen.add((obj["id"], version))
+            spec = str(obj.get("spec_version", "2.0"))
+            item = Item(delivered_at, product.id, position, obj["id"], version, spec, None)
+            found.append(_ProductObject(item, str(obj["type"]), obj))
+    return found
+
+
+def _selected_versions(objects: list[_ProductObject], filters: Filters) -> list[_ProductObject]:
+    """§3.4.1 `version` and `spec_version` over the whole collection, as `_version_condition`
+    does for stored records."""
+    by_id: dict[str, list[_ProductObject]] = {}
+    for obj in objects:
+        if not filters.spec_versions or obj.item.spec_version in filters.spec_versions:
+            by_id.setdefault(obj.item.stix_id, []).append(obj)
+    chosen: set[tuple[str, datetime]] = set()
+    for stix_id, versions in by_id.items():
+        if not filters.spec_versions:
+            # Only the latest specification version of each object counts.
+            top = max(v.item.spec_version for v in versions)
+            versions = [v for v in versions if v.item.spec_version == top]
+        moments = sorted({v.item.modified for v in versions})
+        wanted: set[datetime] = set()
+        if "all" in filters.version_keywords:
+            wanted.update(moments)
+        if "last" in filters.version_keywords:
+            wanted.add(moments[-1])
+        if "first" in filters.version_keywords:
+            wanted.add(moments[0])
+        wanted.update(moment for moment in filters.versions if moment in moments)
+        chosen.update((stix_id, moment) for moment in wanted)
+    return [obj for obj in objects if (obj.item.stix_id, obj.item.modified) in chosen]
+
+
+def _product_page(
+    *,
+    session: Session,
+    actor: Actor,
+    filters: Filters,
+    with_content: bool,
+    object_id: str | None = None,
+) -> Page:
+    """A page of the products collection. Serving content records the reading of every
+    product it comes from, as the inbox's download does."""
+    wanted = _Wanted.of(filters, object_id)
+    cursor = filters.cursor
+    after = None if cursor is None else (cursor.date_added, cursor.record_id, cursor.sub)
+    selected: list[_ProductObject] = []
+    for obj in _selected_versions(_product_objects(session, actor), filters):
+        item = obj.item
+        if not wanted.record(obj.stix_type, item.stix_id):
+            continue
+        if filters.added_after is not None and item.created_at <= filters.added_after:
+            continue
+        if after is not None and (item.created_at, item.record_id, item.sub) <= after:
+            continue
+        selected.append(obj)
+        if len(selected) > filters.limit:
+            break
+    page = selected[: filters.limit]
+    if with_content:
+        products = {p.id: p for p, _ in product_service.delivered(session=session, actor=actor)}
+        for product_id in sorted({obj.item.record_id for obj in page}):
+            product_service.mark_read(session=session, actor=actor, product=products[product_id])
+    items = [
+        obj.item._replace(content=orjson.dumps(obj.content) if with_content else None)
+        for obj in page
+    ]
+    return Page(items=items, more=len(selected) > filters.limit)
+
+
+def _read_page(
+    *,
+    session: Session,
+    actor: Actor,
+    collection: TaxiiCollection,
+    filters: Filters,
+    with_content: bool,
+    object_id: str | None = None,
+) -> Page:
+    """A page of any collection: stored records, or the products delivered to the actor."""
+    if collection.kind == CollectionKind.PRODUCTS:
+        return _product_page(
+            session=session,
+            actor=actor,
+            filters=filters,
+            with_content=with_content,
+            object_id=object_id,
+        )
+    return _page(
+        session=session,
+        actor=actor,
+        collection=collection,
+        filters=filters,
+        with_content=with_content,
+        object_id=object_id,
+    )
+
+
+def _exists(*, session: Session, actor: Actor, collection: TaxiiCollection, object_id: str) -> bool:
+    if collection.kind == CollectionKind.PRODUCTS:
+        return any(obj.item.stix_id == object_id for obj in _product_objects(session, actor))
+    return _object_exists(session=session, actor=actor, collection=collection, object_id=object_id)
+
+
 def manifest(
     *, session: Session, actor: Actor, collection: TaxiiCollection, filters: Filters
 ) -> Page:
     """§5.3: one manifest record per selected object version."""
     require_read(actor, collection)
-    return _page(
+    return _read_page(
         session=session, actor=actor, collection=collection, filters=filters, with_content=False
     )
 
@@ -843,7 +1011,7 @@ def objects(
 ) -> Page:
     """§5.4: the selected object versions, content included."""
     require_read(actor, collection)
-    return _page(
+    return _read_page(
         session=session, actor=actor, collection=collection, filters=filters, with_content=True
     )
 
@@ -859,7 +1027,7 @@ def get_object(
     """§5.6: the selected versions of one object; 404 when the collection holds none of it
     that the actor may read (an unreadable object and a missing one look the same)."""
     require_read(actor, collection)
-    page = _page(
+    page = _read_page(
         session=session,
         actor=actor,
         collection=collection,
@@ -867,7 +1035,7 @@ def get_object(
         with_content=True,
         object_id=object_id,
     )
-    if not page.items and not _object_exists(
+    if not page.items and not _exists(
         session=session, actor=actor, collection=collection, object_id=object_id
     ):
         raise NotFound(f"no object {object_id} in the collection {collection.alias}")
@@ -891,7 +1059,7 @@ def object_versions(
         version_keywords=frozenset({"all"}),
         spec_versions=filters.spec_versions,
     )
-    page = _page(
+    page = _read_page(
         session=session,
         actor=actor,
         collection=collection,
@@ -899,7 +1067,7 @@ def object_versions(
         with_content=False,
         object_id=object_id,
     )
-    if not page.items and not _object_exists(
+    if not page.items and not _exists(
         session=session, actor=actor, collection=collection, object_id=object_id
     ):
         raise NotFound(f"no object {object_id} in the collection {collection.alias}")

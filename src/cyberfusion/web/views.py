@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from babel.dates import format_date
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -31,8 +32,9 @@ from cyberfusion.intel import service as intel_service
 from cyberfusion.notification import service as notification_service
 from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.types import ObservableType
+from cyberfusion.partner import service as partner_service
 from cyberfusion.product import service as product_service
-from cyberfusion.product.models import Outcome
+from cyberfusion.product.models import Outcome, ProductKind
 from cyberfusion.product.render import LISTED_PER_GROUP
 from cyberfusion.product.schemas import FeedbackIn, ProductFormat, ProductItemRead
 from cyberfusion.registry import service as registry_service
@@ -50,6 +52,10 @@ templates.env.install_gettext_callables(  # type: ignore[attr-defined]
 templates.env.globals["version"] = __version__
 templates.env.filters["number"] = i18n.format_number
 templates.env.filters["when"] = i18n.format_when
+# A calendar day (agreement dates), without a time, in the reader's language.
+templates.env.filters["day"] = lambda value: format_date(
+    value, format="medium", locale=i18n.current()
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,13 +82,20 @@ WORDS = {
     "partial": N_("partial"),
     "complete": N_("complete"),
     "car": N_("Cyber Activity Report"),
+    "assessment": N_("Threat assessment"),
     "acknowledged": N_("acknowledged"),
     "investigating": N_("investigating"),
     "taken-down": N_("taken down"),
     "false-positive": N_("false positive"),
     "not-applicable": N_("not applicable"),
     "none": N_("none"),
+    "pending": N_("pending"),
+    "active": N_("active"),
+    "suspended": N_("suspended"),
+    "expired": N_("expired"),
 }
+# What an agreement form did, as the administration page confirms it.
+AGREEMENT_DONE = frozenset({"created", "amended", "suspended", "resumed"})
 # Messages of the account service that a signed-out user reads on the login page.
 LOGIN_MESSAGES = frozenset(
     {
@@ -690,7 +703,12 @@ def product_page(
         document=product.document,
         groups=_item_groups(product.document, items),
         listed=LISTED_PER_GROUP,
-        formats=[f.value for f in ProductFormat],
+        # A threat assessment is a document (HTML, PDF); a CAR is also data (STIX, CSV).
+        formats=(
+            [ProductFormat.HTML.value, ProductFormat.PDF.value]
+            if product.kind == ProductKind.ASSESSMENT
+            else [f.value for f in ProductFormat]
+        ),
         outcomes=[o.value for o in Outcome],
         # Only the recipient acknowledges and answers; the hub reads its register.
         may_answer=read.delivery is not None and actor.can(Permission.PRODUCT_REPORT_FEEDBACK),
@@ -773,23 +791,39 @@ def notifications(request: Request, session: DbSession, actor: OptionalActor) ->
 
 
 @router.get("/admin", response_class=HTMLResponse, response_model=None)
-def administration(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+def administration(
+    request: Request,
+    session: DbSession,
+    actor: OptionalActor,
+    agreement: int | None = None,
+    done: str = "",
+) -> Response:
     viewer = viewer_of(request, session, actor)
     if viewer is None:
         return to_login()
     try:
         keys = account_service.list_api_keys(session=session, actor=actor)
         actor.require(Permission.AUDIT_LOG_VERIFY)
+        # The agreement forms post to partner/views.py and come back here with what they did.
+        agreements = [
+            partner_service.to_read(a) for a in partner_service.list_(session=session, actor=actor)
+        ]
     except DomainError as exc:
         return error_page(request, viewer, exc)
+    organisations = registry_service.list_(session=session)
     return show(
         request,
         viewer,
         "admin.html",
-        organisations=registry_service.list_(session=session),
+        organisations=organisations,
         users=account_service.list_(session=session),
         keys=keys,
         audit=audit_service.verify(session=session),
+        agreements=agreements,
+        partners=[o for o in organisations if o.kind in partner_service.PARTNER_KINDS],
+        tlps=[t.value for t in Tlp],
+        agreement_done=agreement if done in AGREEMENT_DONE else None,
+        done=done,
     )
 
 

@@ -1,0 +1,1 @@
+"""Partners of the platform: data-sharing agreements with CERTs and other partners."""
