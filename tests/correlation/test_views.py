@@ -3,6 +3,7 @@ web session, the sharing rules, the links from record and value pages."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -68,7 +69,18 @@ def test_the_page_lists_nodes_and_edges_and_points_the_drawing_at_its_data(
     assert f'<a href="/objects/{record}" dir="ltr">' in page.text
     assert re.search(rf"<td dir=\"ltr\">http://{re.escape(host)}/0</td><td>host</td>", page.text)
     scripts = re.findall(r"<script[^>]*>.*?</script>", page.text, re.S)
-    assert scripts == [
+    # No inline code: the only script element without a source is the graph as JSON data, the
+    # same as the API's, each node with its page.
+    data = re.fullmatch(
+        r'<script type="application/json" id="graph-data">(.*)</script>', scripts[1], re.S
+    )
+    assert data is not None
+    carried = json.loads(data.group(1))
+    assert [n["id"] for n in carried["nodes"]] == [n["id"] for n in api["nodes"]]
+    assert carried["edges"] == api["edges"]
+    pages = {n["id"]: n["page"] for n in carried["nodes"]}
+    assert pages[f"object:{record}"] == f"/objects/{record}"
+    assert [scripts[0], *scripts[2:]] == [
         '<script src="/static/htmx.min.js" defer></script>',
         '<script src="/static/vendor/cytoscape.min.js" defer></script>',
         '<script src="/static/graph.js" defer></script>',

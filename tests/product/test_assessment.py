@@ -365,8 +365,11 @@ def test_trace_is_for_the_issuing_hub_only(session: Session) -> None:
 
 def test_versions_and_refusals(session: Session) -> None:
     first = _issue(session, scope="global")
-    second = _issue(session, scope="country", country="FR")
-    assert (first.version, second.version) == (1, 2)
+    france = _issue(session, scope="country", country="FR")
+    again = _issue(session, scope="global")
+    # Versions count per scope: France's first assessment is its version 1.
+    assert (first.version, france.version, again.version) == (1, 1, 2)
+    assert (first.scope, france.scope) == ("global", "country:FR")
     assert first.document["headline"]["records"]["text"] == "0"
     with pytest.raises(ValidationFailed) as region:
         _issue(session, scope="region", region="atlantis")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,7 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Role
+from cyberfusion.core.time import utcnow
+from cyberfusion.product import service as product_service
 from cyberfusion.product.models import Product, ProductDelivery, ProductFeedback
+from cyberfusion.product.schemas import CarIssue
 from tests.factories import product as product_factory
 from tests.web.test_pages import _as, _token
 
@@ -211,3 +215,26 @@ def test_the_product_page_speaks_the_readers_language(
     listing = client.get("/products").text
     assert f'<a href="/products/{car.id}">Rapport d&#39;activité cyber</a>' in listing
     assert "2 indicateurs" in listing
+
+
+def test_a_network_report_shows_its_scope_and_no_country(
+    session: Session, client: TestClient
+) -> None:
+    product_factory.submit(session, "partner-northwind", ROWS)
+    today = utcnow().date()
+    result = product_service.issue_car(
+        session=session,
+        actor=product_factory.hub(session),
+        car_in=CarIssue(
+            since=today - timedelta(days=1),
+            until=today + timedelta(days=1),
+            network="90.12.34.0/24",
+            to="ncb-fr",
+        ),
+    )
+    assert result.product is not None, result.detail
+    _as(client, session, org="ncb-fr")
+    page = client.get(f"/products/{result.product.id}").text
+    assert '<dd data-fact="scope"><code>network:90.12.34.0/24</code></dd>' in page
+    assert "<dt>Country</dt>" not in page
+    assert "90.12.34.56" in page

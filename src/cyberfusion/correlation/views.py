@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from cyberfusion.api.deps import CurrentActor, DbSession, OptionalActor
 from cyberfusion.core.errors import DomainError, NotFound
@@ -67,6 +68,15 @@ def graph_page(
             return web_views.error_page(request, viewer, exc)
         except DomainError as exc:
             error = exc.detail
+    # The drawing's data rides in the page (a JSON data block, which the CSP allows since it is
+    # never executed): one walk of the graph per page, not one for the page and one for a fetch.
+    drawing = None
+    if graph is not None:
+        body = graph.as_dict()
+        for node in body["nodes"]:
+            node["page"] = page_of(node)
+        # "<" escaped as JSON allows, so no value can close the element early.
+        drawing = Markup(orjson.dumps(body).decode().replace("<", "\\u003c"))  # noqa: S704
     nodes = list(graph.nodes.values()) if graph else []
     edges = sorted(graph.edges) if graph else []
     labels = {node["id"]: node["label"] for node in nodes}
@@ -90,6 +100,7 @@ def graph_page(
         ],
         table_rows=TABLE_ROWS,
         kinds=KINDS,
+        drawing=drawing,
     )
 
 

@@ -709,8 +709,7 @@ def _issuer_org(session: Session, actor: Actor) -> Organisation:
 def issue_assessment(*, session: Session, actor: Actor, assessment_in: AssessmentIssue) -> Product:
     """Issue a threat assessment into the product register, with the trace of every figure.
 
-    Audited; each call is a new version for its issuer and period (assessments of several
-    scopes share the period's version numbers)."""
+    Audited; each call is a new version for its issuer, scope and period."""
     actor.require(Permission.PRODUCT_REPORT_ISSUE)
     issuer = _issuer_org(session, actor)
     since = as_period_bound(assessment_in.since)
@@ -787,10 +786,12 @@ def issue_assessment(*, session: Session, actor: Actor, assessment_in: Assessmen
             "names": built.country_names,
         },
     }
+    scope_key = scope.kind.value if scope.code is None else f"{scope.kind.value}:{scope.code}"
     latest = session.scalar(
         select(Product.version)
         .where(
             Product.kind == ProductKind.ASSESSMENT.value,
+            Product.scope == scope_key,
             Product.recipient_org_id == issuer.id,
             Product.period_start == since,
             Product.period_end == until,
@@ -800,6 +801,7 @@ def issue_assessment(*, session: Session, actor: Actor, assessment_in: Assessmen
     )
     product = Product(
         kind=ProductKind.ASSESSMENT.value,
+        scope=scope_key,
         version=(latest or 0) + 1,
         country_code=scope.code if scope.kind == AssessmentScope.COUNTRY else None,
         recipient_org_id=issuer.id,

@@ -1,4 +1,4 @@
-/* The graph page: fetch the neighbourhood from /graph/data and draw it with cytoscape.js.
+/* The graph page: draw the neighbourhood the page carries (or fetches from /graph/data) with cytoscape.js.
  *
  * Layout in O(n), no force simulation: each cluster the server found is a disc of nodes placed
  * on a sunflower spiral (even density, one multiplication per node), the discs packed in rows
@@ -216,6 +216,17 @@
   }
 
   say("loading");
+  // The page carries the drawing's data; the fetch is for a page cached without it.
+  var inline = document.getElementById("graph-data");
+  if (inline) {
+    try {
+      draw(JSON.parse(inline.textContent));
+    } catch (error) {
+      container.setAttribute("data-error", String(error.message || error));
+      say("failed");
+    }
+    return;
+  }
   fetch(container.getAttribute("data-src"), {
     credentials: "same-origin",
     headers: { Accept: "application/json" }
