@@ -1,13 +1,14 @@
 """No leak (DESIGN invariant 5), as a property over generated multi-country worlds: no product
 contains a record its recipient could not read directly, nor a record attributed only to another
-country; and every record that should be in a report is."""
+country; and every record that should be in a report is. A country's threat assessment for the
+hub counts and traces exactly the validated records the hub may read about that country."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,9 +23,10 @@ from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel import service as intel_service
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.observable.models import Occurrence
+from cyberfusion.product import assessment as assessment_service
 from cyberfusion.product import service as product_service
-from cyberfusion.product.models import Product, ProductItem
-from cyberfusion.product.schemas import CarIssue
+from cyberfusion.product.models import Product, ProductFigure, ProductFigureRecord, ProductItem
+from cyberfusion.product.schemas import AssessmentIssue, CarIssue
 from cyberfusion.sharing.models import Tlp
 from cyberfusion.sharing.schemas import LabelsIn
 from tests.factories import account as account_factory
@@ -94,6 +96,19 @@ def _readable(session: Session, actor: Actor, record_id: int) -> bool:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(world=st.lists(reports, min_size=1, max_size=8))
+# Always tried: a record only the hub may read, beside one France's bureau may read too, so the
+# hub's assessment counts more than France's CAR may hold.
+@example(
+    world=[
+        Report(
+            "partner-northwind",
+            "host1.fr",
+            LabelsIn(tlp="amber", audience="organisations", recipients=["hub"]),
+            True,
+        ),
+        Report("cert-fr", "host2.fr", LabelsIn(tlp="green", audience="members"), True),
+    ]
+)
 def test_no_product_leaks(session: Session, world: list[Report]) -> None:
     savepoint = session.begin_nested()
     try:
@@ -184,3 +199,51 @@ def _check_world(session: Session, world: list[Report]) -> None:
         }
         assert got == expected, code
         event(f"{code}: {'a report' if got else 'no report'}")
+        # The hub's own assessment of the country: what the hub may read, whoever else may.
+        hub_scope = {
+            record.id
+            for record in session.scalars(select(IntelObject))
+            if record.status == "validated"
+            and record.stix_type == "indicator"
+            and record.content["pattern"].endswith(f".{code.lower()}']")
+            and _readable(session, hub, record.id)
+        }
+        if hub_scope > {record for _, record in expected}:
+            event("the hub's assessment counts records the country's CAR may not hold")
+        _check_assessment(session, hub, code, hub_scope)
+
+
+def _check_assessment(session: Session, hub: Actor, code: str, in_scope: set[int]) -> None:
+    """A country's threat assessment for the hub counts exactly the validated records the hub may
+    read that are attributed to the country, and every figure traces to records among them."""
+    now = utcnow()
+    product = assessment_service.issue_assessment(
+        session=session,
+        actor=hub,
+        assessment_in=AssessmentIssue(
+            scope="country",
+            country=code,
+            since=now - timedelta(hours=1),
+            until=now + timedelta(hours=1),
+        ),
+    )
+    traced = {
+        figure_id: set(record_ids) for figure_id, record_ids in _traces(session, product.id).items()
+    }
+    for figure_id, record_ids in traced.items():
+        assert record_ids <= in_scope, (code, figure_id, record_ids - in_scope)
+    assert traced["records"] == in_scope, code
+
+
+def _traces(session: Session, product_id: int) -> dict[str, list[int]]:
+    rows = session.execute(
+        select(ProductFigure.figure_id, ProductFigureRecord.intel_object_id)
+        .join(ProductFigureRecord, ProductFigureRecord.figure_pk == ProductFigure.id, isouter=True)
+        .where(ProductFigure.product_id == product_id)
+    ).all()
+    traces: dict[str, list[int]] = {}
+    for figure_id, record_id in rows:
+        traces.setdefault(figure_id, [])
+        if record_id is not None:
+            traces[figure_id].append(record_id)
+    return traces
