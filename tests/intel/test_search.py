@@ -119,3 +119,26 @@ def test_versions_are_newest_first_and_filtered(session: Session) -> None:
     assert [v.id for v in intel_service.versions(session=session, actor=br, stix_id=stix_id)] == [
         old.id
     ]
+
+
+def test_weekly_counts_bucket_readable_records_by_week_received(session: Session) -> None:
+    fr = account_factory.actor(session, org="ncb-fr")
+    br = account_factory.actor(session, org="ncb-br")
+    now = utcnow()
+    until = now + timedelta(hours=1)
+    before_fr = intel_service.weekly_counts(session=session, actor=fr, weeks=3, until=until)
+    before_br = intel_service.weekly_counts(session=session, actor=br, weeks=3, until=until)
+    community = LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY)
+    records = [
+        intel_factory.record(session, fr, community, content=_named(f"w{n}")) for n in range(3)
+    ]
+    own = intel_factory.record(session, fr, LabelsIn(tlp=Tlp.AMBER), content=_named("own"))
+    records[0].created_at = now - timedelta(days=8)  # the week before this one
+    records[1].created_at = now - timedelta(days=30)  # before the three weeks
+    session.flush()
+    after_fr = intel_service.weekly_counts(session=session, actor=fr, weeks=3, until=until)
+    after_br = intel_service.weekly_counts(session=session, actor=br, weeks=3, until=until)
+    assert [start for start, _ in after_fr] == [until - timedelta(weeks=w) for w in (3, 2, 1)]
+    assert [a - b for (_, a), (_, b) in zip(after_fr, before_fr, strict=True)] == [0, 1, 2]
+    assert [a - b for (_, a), (_, b) in zip(after_br, before_br, strict=True)] == [0, 1, 1]
+    assert own.created_at > until - timedelta(weeks=1)

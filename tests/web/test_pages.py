@@ -93,6 +93,10 @@ def test_the_dashboard_counts_what_the_reader_may_read(
     # Brazil's officer reads the public, community and members demo records, not France's.
     assert '<dd data-stat="readable_records">3</dd>' in page
     assert '<td class="num" data-count-type="indicator">3</td>' in page
+    # The trend: the same three records, received this week, drawn as a line over 12 weeks.
+    assert '<p data-stat="trend">3 records you may read received in the last 12 weeks.</p>' in page
+    assert 'aria-label="Records received per week"' in page
+    assert page.count("<circle ") == 12
     assert "Ransomware negotiation site" not in page
     assert "Nothing is assigned to you." in page
     assert f"Welcome, {html.escape(user.display_name)}" in page

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
@@ -143,6 +143,29 @@ def count(*, session: Session, actor: Actor) -> int:
         )
         or 0
     )
+
+
+def weekly_counts(
+    *, session: Session, actor: Actor, weeks: int, until: datetime
+) -> list[tuple[datetime, int]]:
+    """Readable records received in each of the `weeks` weeks before `until`, oldest first: one
+    query over the period (a sum per week), whatever the number of records."""
+    starts = [until - timedelta(weeks=weeks - n) for n in range(weeks)]
+    ends = [*starts[1:], until]
+    sums = [
+        func.sum(
+            case((and_(IntelObject.created_at >= start, IntelObject.created_at < end), 1), else_=0)
+        )
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    row = session.execute(
+        select(*sums).where(
+            IntelObject.created_at >= starts[0],
+            IntelObject.created_at < until,
+            sharing_service.readable_condition(actor, IntelObject),
+        )
+    ).one()
+    return [(start, int(n or 0)) for start, n in zip(starts, row, strict=True)]
 
 
 SEARCHED_PROPERTIES = ("name", "description", "pattern", "value")

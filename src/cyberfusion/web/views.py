@@ -14,6 +14,7 @@ from babel.dates import format_date
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from cyberfusion import __version__
@@ -33,6 +34,7 @@ from cyberfusion.notification import service as notification_service
 from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.types import ObservableType
 from cyberfusion.partner import service as partner_service
+from cyberfusion.product import charts
 from cyberfusion.product import service as product_service
 from cyberfusion.product.models import Outcome, ProductKind
 from cyberfusion.product.render import LISTED_PER_GROUP
@@ -60,6 +62,7 @@ templates.env.filters["day"] = lambda value: format_date(
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+TREND_WEEKS = 12  # the dashboard's trend: records received per week
 # An object page looks up at most this many of its values: each lookup is a query and, for
 # matches the reader may not see, a notification to their owners.
 MAX_OBJECT_OBSERVABLES = 20
@@ -283,6 +286,19 @@ def dashboard(request: Request, session: DbSession, actor: OptionalActor) -> Res
     tasks = None
     if actor.can(Permission.INTEL_OBJECT_VALIDATE):
         tasks = intel_service.search(session=session, actor=actor, status="unvalidated", limit=0)[1]
+    weeks = intel_service.weekly_counts(
+        session=session, actor=actor, weeks=TREND_WEEKS, until=datetime.now(UTC)
+    )
+    with i18n.using(viewer.lang):
+        trend = charts.line_chart_svg(
+            [
+                charts.Point(
+                    format_date(start, "d MMM", locale=viewer.lang), n, i18n.format_number(n)
+                )
+                for start, n in weeks
+            ],
+            title=_("Records received per week"),
+        )
     return show(
         request,
         viewer,
@@ -296,6 +312,9 @@ def dashboard(request: Request, session: DbSession, actor: OptionalActor) -> Res
         by_type=intel_service.count_by(session=session, actor=actor, column="stix_type"),
         by_status=intel_service.count_by(session=session, actor=actor, column="status"),
         tasks=tasks,
+        trend=Markup(trend),  # built from escaped parts by product.charts  # noqa: S704
+        trend_total=sum(n for _, n in weeks),
+        trend_weeks=TREND_WEEKS,
         notifications=(
             notification_service.list_(session=session, actor=actor, limit=5)
             if may_read_notes
