@@ -202,6 +202,25 @@ def test_an_uploaded_csv_shows_each_object_and_the_rejected_row_with_its_reason(
     expect(page.locator("tr.result-rejected")).to_have_count(1)
 
 
+def test_an_upload_the_server_refuses_shows_its_reason_in_place(
+    open_tab: OpenTab, signed_in: Callable[[str], StorageState], live_server: LiveServer
+) -> None:
+    tab = open_tab(signed_in(HUB_ANALYST))
+    page = tab.page
+    page.goto("/submissions/new")
+    bad: FilePayload = {"name": "bundle.json", "mimeType": "application/json", "buffer": b"{oops"}
+    page.get_by_label("File").set_input_files(bad)
+    page.get_by_label("Format").select_option("stix")
+    page.get_by_role("button", name="Submit").click()
+    # The script sent the form and put the refusal in place: the address is still the form's
+    # (the browser's own POST would have left it at /submissions), the reason is shown.
+    expect(page.get_by_role("alert")).to_contain_text("JSON")
+    assert page.url == f"{live_server.base_url}/submissions/new"
+    assert f"{live_server.base_url}/submissions" in tab.requested_urls
+    # Chromium logs the 422 itself; nothing else went wrong in the page.
+    assert [e for e in tab.console_errors if "status of 422" not in e] == []
+
+
 def test_a_country_restricted_record_shows_for_its_country_only(
     open_tab: OpenTab, signed_in: Callable[[str], StorageState]
 ) -> None:
