@@ -448,3 +448,60 @@ def test_a_real_maltrail_trail_file(session: Session) -> None:
     assert result.accepted + result.duplicates + result.rejected == len(detected)
     record_id = result.results[-1].record_id or 0
     assert set(_values(session, record_id)) == {(t.value, v) for t, v in distinct}
+
+
+@pytest.mark.parametrize("chunk", [20_000, 2])
+def test_a_bundle_sent_again_with_other_options_is_all_duplicates(
+    session: Session, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Other options make another submission (no replay): every object is looked up among what
+    # the organisation holds, in chunks of ids (5 objects in chunks of 2: three queries).
+    monkeypatch.setattr(intake_service, "_CHUNK", chunk)
+    actor = account_factory.actor(session)
+    raw = _bundle(5)
+    first = intake_service.submit(
+        session=session,
+        actor=actor,
+        raw=raw,
+        options=SubmissionOptions(source_format=SourceFormat.STIX),
+    )
+    before = session.scalar(select(func.count()).select_from(IntelObject))
+    again = intake_service.submit(
+        session=session,
+        actor=actor,
+        raw=raw,
+        options=SubmissionOptions(source_format=SourceFormat.STIX, partial=True),
+    )
+    assert (first.accepted, again.replayed, again.accepted, again.duplicates) == (5, False, 0, 5)
+    assert [r.status for r in again.results] == ["duplicate"] * 5
+    assert session.scalar(select(func.count()).select_from(IntelObject)) == before
+
+
+def test_a_stored_version_sent_with_other_content_is_refused(session: Session) -> None:
+    import orjson
+
+    actor = account_factory.actor(session)
+    intake_service.submit(
+        session=session,
+        actor=actor,
+        raw=_bundle(2),
+        options=SubmissionOptions(source_format=SourceFormat.STIX),
+    )
+    bundle = orjson.loads(_bundle(2))
+    bundle["objects"][1]["name"] = "renamed without a new modified time"
+    result = intake_service.submit(
+        session=session,
+        actor=actor,
+        raw=orjson.dumps(bundle),
+        options=SubmissionOptions(source_format=SourceFormat.STIX, partial=True),
+    )
+    changed = bundle["objects"][1]
+    assert [(r.status, r.property, r.reason) for r in result.results] == [
+        ("duplicate", None, None),
+        (
+            "rejected",
+            "modified",
+            f"{changed['id']} version 2026-03-02T10:00:00+00:00 is already stored with other "
+            "content; a new version needs a new modified time",
+        ),
+    ]

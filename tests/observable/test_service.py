@@ -4,6 +4,7 @@ and occurrences."""
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
 
 import pytest
@@ -174,10 +175,23 @@ def test_detect_value_answers_as_detect_on_maltrail() -> None:
         (T.DOMAIN, "x" * 64 + ".com"),
         (T.DOMAIN, "evil.notatld"),
         (T.URL, "evil.example.com/a"),
+        (T.URL, "http://evil.example.com"),
+        (T.URL, "https://evil.example.com/gate/./../a~b_c-d.php"),
+        (T.URL, "http://evil.example.co.uk/a"),
+        (T.URL, "http://xn--80ak6aa92e.com/a"),
+        (T.URL, "http://ab--cd.com/a"),
+        (T.URL, "http://evil.example.com:80/a"),
+        (T.URL, "http://evil.example.com/a%2Fb"),
+        (T.URL, "HTTP://evil.example.com/a"),
+        (T.URL, "http://" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 61 + ".com/"),
         (T.IPV6, "::ffff:198.51.100.7"),
     ],
 )
 def test_normalise_value_answers_as_normalise_typed(obs_type: T, raw: str) -> None:
+    assert_same_answer(obs_type, raw)
+
+
+def assert_same_answer(obs_type: T, raw: str) -> None:
     try:
         expected = normalise_typed(obs_type, raw)
     except InvalidObservable as exc:
@@ -186,6 +200,36 @@ def test_normalise_value_answers_as_normalise_typed(obs_type: T, raw: str) -> No
         assert raised.value.reason == exc.reason
     else:
         assert observable_service.normalise_value(obs_type, raw) == expected
+
+
+# URLs near the edge of the fast path: its shape with, now and then, one thing it refuses.
+_SCHEMES = st.sampled_from(["http", "https", "http", "https", "HTTP", "ftp", "hxxp", "http:"])
+_LABELS = st.sampled_from(
+    ["evil", "a", "a-b", "ab--cd", "xn--80ak6aa92e", "-a", "a-", "A", "a_b", "0", "x" * 64, ""]
+)
+_TLDS = st.sampled_from(["com", "net", "org", "uk", "jp", "co.uk", "notatld", "c0m", "xn--p1ai"])
+_UNSAFE = "%:@?#!$&'()[]\\ \u00e9"
+_SAFE = "abcXYZ019._~/-"
+_PATHS = st.one_of(
+    st.just(""),
+    st.text(alphabet=_SAFE, max_size=12).map(lambda text: "/" + text),
+    st.text(alphabet=_SAFE + _UNSAFE, max_size=12).map(lambda text: "/" + text),
+    st.text(alphabet=_SAFE + _UNSAFE, max_size=12),
+)
+
+
+@given(
+    scheme=_SCHEMES,
+    labels=st.lists(_LABELS, min_size=1, max_size=3),
+    tld=_TLDS,
+    port=st.sampled_from(["", "", "", ":80", ":443", ":8080"]),
+    path=_PATHS,
+)
+@settings(max_examples=500, deadline=None)
+def test_the_url_short_cut_answers_as_normalise_typed(
+    scheme: str, labels: list[str], tld: str, port: str, path: str
+) -> None:
+    assert_same_answer(T.URL, f"{scheme}://{'.'.join(labels)}.{tld}{port}{path}")
 
 
 def _reference(pattern: str) -> list[tuple[str, str]]:
@@ -312,3 +356,26 @@ def test_list_occurrences_skip_what_the_organisation_already_reported(session: S
     )
     assert green.label_id != held.label_id
     assert record(green.id, green.label_id, items[:1]) == 1
+
+
+def test_a_seeded_url_corpus_agrees_and_takes_the_short_cut() -> None:
+    """The same shapes, seeded: the agreement only means something if the short cut is taken."""
+    rng = random.Random(20261129)
+    labels = ["evil", "a", "a-b", "ab--cd", "xn--80ak6aa92e", "-a", "A", "a_b", "0"]
+    urls = [
+        f"{rng.choice(['http', 'https', 'HTTP', 'hxxp'])}://"
+        + ".".join(rng.choice(labels) for _ in range(rng.randint(1, 3)))
+        + f".{rng.choice(['com', 'net', 'uk', 'co.uk', 'notatld'])}"
+        + rng.choice(["", "", ":80", ":8080"])
+        + rng.choice(["", "/", "/gate/", "x/"])
+        + "".join(
+            rng.choice(alphabet)
+            for alphabet in [rng.choice([_SAFE, _SAFE * 3 + _UNSAFE])]
+            for _ in range(rng.randint(0, 10))
+        )
+        for _ in range(600)
+    ]
+    for url in urls:
+        assert_same_answer(T.URL, url)
+    short = [url for url in urls if observable_service._FAST_HTTP_URL.fullmatch(url)]
+    assert len(short) >= 30

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from cyberfusion.stix.patterns import check_pattern, observables_in, pattern_for
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+GOLDEN = Path(__file__).parents[1] / "intake" / "golden"
 
 
 def antlr_verdict(pattern: str) -> bool:
@@ -322,7 +325,68 @@ def test_fast_path_agrees_with_antlr(pattern: str) -> None:
     expected = antlr_verdict(pattern)
     if patterns._fast_accepts(pattern):
         assert expected is True, f"fast path accepted a pattern ANTLR rejects: {pattern!r}"
+    if one_comparison_accepts(pattern):
+        assert patterns._fast_accepts(pattern), f"outside the scanner's shapes: {pattern!r}"
     assert (check_pattern(pattern) is None) is expected
+
+
+def one_comparison_accepts(pattern: str) -> bool:
+    """Whether check_pattern's first test, the one-comparison expression, accepts `pattern`."""
+    match = patterns._ONE_COMPARISON.fullmatch(pattern)
+    return match is not None and patterns._hash_value_ok(match.group(1), match.group(2))
+
+
+def golden_patterns() -> list[str]:
+    """Every `pattern` string in the intake golden files (inputs and expected outputs)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for path in sorted(GOLDEN.rglob("*.json")):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_golden_file_patterns_get_the_same_verdict_on_every_path() -> None:
+    corpus = golden_patterns()
+    assert len(corpus) >= 80
+    for pattern in corpus:
+        expected = antlr_verdict(pattern)
+        assert (check_pattern(pattern) is None) is expected, pattern
+        if patterns._fast_accepts(pattern):
+            assert expected, pattern
+        if one_comparison_accepts(pattern):
+            assert patterns._fast_accepts(pattern), pattern
+    # The golden files hold the common shape: the one-comparison test decides most of them.
+    assert sum(one_comparison_accepts(pattern) for pattern in corpus) >= 60
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepted"),
+    [
+        ("[ipv4-addr:value = '198.51.100.1']", True),
+        (f"[file:hashes.'SHA-256' = '{SHA256}']", True),
+        (f"[file:hashes.MD5 = '{SHA256}']", False),  # ANTLR checks the hash's length
+        ("[ipv4-addr:value = 'it\\'s']", True),
+        ("[ipv4-addr:value = 'a' AND ipv4-addr:value = 'b']", False),  # the scanner's case
+        ("[ipv4-addr:value  = 'a']", False),
+        ("[AND:value = 'a']", False),  # a keyword is not a type
+        ("[ipv4-addr:value = 'a'] ", False),
+    ],
+)
+def test_the_one_comparison_shape(pattern: str, accepted: bool) -> None:
+    assert one_comparison_accepts(pattern) is accepted
+    if accepted:
+        assert antlr_verdict(pattern)
 
 
 def test_a_seeded_corpus_agrees_and_exercises_both_verdicts() -> None:
@@ -341,5 +405,7 @@ def test_a_seeded_corpus_agrees_and_exercises_both_verdicts() -> None:
     fast = [patterns._fast_accepts(pattern) for pattern in corpus]
     assert [check_pattern(pattern) is None for pattern in corpus] == verdicts
     assert all(verdict for verdict, quick in zip(verdicts, fast, strict=True) if quick)
+    single = [one_comparison_accepts(pattern) for pattern in corpus]
+    assert all(quick for quick, one in zip(fast, single, strict=True) if one)
     assert sum(fast) >= 40
     assert 40 <= sum(verdicts) <= 360

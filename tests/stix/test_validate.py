@@ -1109,3 +1109,62 @@ def test_deliberate_differences_from_the_oasis_validator(
     """Where the spec text is stricter or looser than the OASIS schemas, we follow the spec."""
     assert (validate_object(obj, index=0) == []) is ours
     assert official_verdict(obj) is official
+
+
+@pytest.mark.parametrize(
+    ("created", "reason"),
+    [
+        ("2024-02-30T10:00:00.000Z", "day is out of range for month"),
+        ("2024-03-01T10:00:00Z", "must be precise to the millisecond"),
+        ("2024-03-01 10:00:00.000Z", "is not an RFC 3339 UTC timestamp"),
+        ("2024-03-01T10:00:00." + "0" * 40 + "1Z", None),  # longer than the cached texts
+        ("2024-03-01T10:00:00." + "0" * 40 + "Q", "is not an RFC 3339 UTC timestamp"),
+    ],
+)
+def test_every_object_gets_the_timestamp_verdict_again(created: str, reason: str | None) -> None:
+    # Verdicts per distinct text are kept: the second and third objects with the same text must
+    # get the same answer as the first.
+    objects = [good("indicator", created=created, modified=created) for _ in range(3)]
+    verdicts = [
+        [(p.property, p.reason) for p in validate_object(obj, index=i) if p.property == "created"]
+        for i, obj in enumerate(objects)
+    ]
+    assert verdicts[0] == verdicts[1] == verdicts[2]
+    if reason is None:
+        assert verdicts[0] == []
+    else:
+        assert len(verdicts[0]) == 1
+        assert reason in verdicts[0][0][1]
+
+
+def test_every_object_gets_the_reference_verdict_again() -> None:
+    bad = "marking-definition--613f2e26-407d-08c7-9eca-b8e91df99dc9"  # UUID version 0
+    wrong_type = IDENTITY
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+        "objects": [
+            good("indicator", id=f"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3{n}",
+                 object_marking_refs=[bad, wrong_type])
+            for n in range(3)
+        ],
+    }  # fmt: skip
+    _, problems = validate_bundle(bundle)
+    assert [(p.index, p.property, p.reason) for p in problems] == [
+        (
+            n,
+            prop,
+            reason,
+        )
+        for n in range(3)
+        for prop, reason in (
+            (
+                "object_marking_refs[0]",
+                f"{bad!r}: the UUID is not an RFC 4122 UUID (version 1-5, variant 10xx)",
+            ),
+            (
+                "object_marking_refs[1]",
+                f"{wrong_type!r} must refer to marking-definition, not identity",
+            ),
+        )
+    ]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import bindparam, select
+from sqlalchemy import ARRAY, String, any_, bindparam, column, func, null, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -58,8 +58,8 @@ UNVALIDATED_KINDS = frozenset(
 # Timestamps a generated object takes from the moment it was built: two reports of the same
 # content that differ only in these are the same object.
 _VOLATILE = ("created", "modified", "valid_from")
-# Ids per query when checking what the organisation already holds (SQLite binds up to 32,766).
-_CHUNK = 5000
+# Ids per query when checking what the organisation already holds (bound as one value).
+_CHUNK = 20_000
 _HEAD = 65536
 _HASH_BLOCK = 1 << 20
 _NOT_STORED = (
@@ -284,12 +284,17 @@ class _Labels:
         self.rows: dict[str, SharingLabel] = {}
 
     def get(self, parsed: ParsedObject) -> SharingLabel:
-        key = (
-            parsed.tlp,
-            strictest_tlp(parsed.content.get("object_marking_refs")),
-            parsed.audience,
-        )
-        found = self.known.get(key)
+        refs = parsed.content.get("object_marking_refs")
+        # Keyed by the markings as written (objects of one source repeat the same few lists),
+        # which is cheaper than finding the strictest TLP of each object; by that TLP when
+        # the list holds something that cannot be a key.
+        markings: Any = tuple(refs) if isinstance(refs, list) else refs
+        key: tuple[Any, ...] = (parsed.tlp, markings, parsed.audience)
+        try:
+            found = self.known.get(key)
+        except TypeError:
+            key = (parsed.tlp, strictest_tlp(refs), parsed.audience)
+            found = self.known.get(key)
         if found is None:
             try:
                 labels = _labels_for(parsed, self.base)
@@ -706,27 +711,40 @@ def _mark_existing(session: Session, org_id: int, candidates: Sequence[_Candidat
     for cand in candidates:
         by_id.setdefault(str(cand.parsed.content["id"]), []).append(cand)
     ids = list(by_id)
-    # One expanding parameter: the ids are bound as they are, not coerced one by one.
+    # The ids of a chunk go in as ONE bound value (an array on PostgreSQL, a JSON array that
+    # json_each unpacks on SQLite): an IN list of 5,000 placeholders costs more to render and
+    # parse than the lookup itself.
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    wanted: Any = (
+        any_(bindparam("ids", type_=ARRAY(String)))
+        if postgresql
+        else select(column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
+    )
+    # Stored content is read (and decoded) only where a generated object may need comparing:
+    # re-sending a large bundle must not load back every object it already stored.
+    generated = any(cand.parsed.generated for cand in candidates)
     statement = select(
         IntelObject.stix_id,
         IntelObject.modified,
         IntelObject.content_hash,
-        IntelObject.content,
+        IntelObject.content if generated else null().label("content"),
     ).where(
         IntelObject.owner_org_id == org_id,
-        IntelObject.stix_id.in_(bindparam("ids", expanding=True)),
+        IntelObject.stix_id == wanted if postgresql else IntelObject.stix_id.in_(wanted),
     )
     for start in range(0, len(ids), _CHUNK):
-        rows = session.execute(statement, {"ids": ids[start : start + _CHUNK]}).all()
+        chunk = ids[start : start + _CHUNK]
+        bound = chunk if postgresql else orjson.dumps(chunk).decode()
+        rows = session.execute(statement, {"ids": bound}).all()
         for stix_id, modified, digest, content in rows:
             for cand in by_id.get(stix_id, []):
                 if not cand.accepted:
                     continue
-                version = cand.modified.isoformat() if cand.modified else ""
                 if modified == cand.modified:
                     if digest == cand.canonical()[1]:
                         cand.result["status"] = "duplicate"
                     else:
+                        version = cand.modified.isoformat() if cand.modified else ""
                         cand.reject(
                             "modified",
                             f"{stix_id} version {version} is already stored with other "
@@ -749,17 +767,31 @@ def _store(
 ) -> None:
     threshold = _rule_threshold(session, org)
     evaluation = options.evaluation
-    reliability = evaluation.reliability.value
     now = submission.received_at
+    # Values that are the same for every record, read once: the ORM attributes cost a call
+    # each, and this loop runs once per object of the bundle.
+    org_id, submission_id, user_id, via = org.id, submission.id, actor.user_id, actor.via
+    reliability, credibility = evaluation.reliability.value, evaluation.credibility
+    source_format = fmt.value
+    label_ids: dict[int, int] = {}
+    statuses: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []
+    record_labels: list[int] = []
     for cand in candidates:
         content = cand.parsed.content
-        assert cand.label is not None and cand.modified is not None
+        label = cand.label
+        assert label is not None and cand.modified is not None
+        label_id = label_ids.get(id(label))
+        if label_id is None:
+            label_id = label_ids[id(label)] = label.id
+        record_labels.append(label_id)
         text, digest = cand.canonical()
         confidence = content.get("confidence")
         if not isinstance(confidence, int) or isinstance(confidence, bool):
             confidence = evaluation.confidence
-        status = _record_status(org, confidence, threshold)
+        status = statuses.get(confidence)
+        if status is None:
+            status = statuses[confidence] = _record_status(org, confidence, threshold)
         rows.append(
             (
                 content["id"],
@@ -768,30 +800,30 @@ def _store(
                 cand.modified,
                 text,
                 digest,
-                org.id,
-                cand.label.id,
+                org_id,
+                label_id,
                 reliability,
-                evaluation.credibility,
+                credibility,
                 confidence,
                 status,
                 now,
-                submission.id,
-                actor.user_id,
-                actor.via,
-                fmt.value,
+                submission_id,
+                user_id,
+                via,
+                source_format,
             )
         )
-    record_ids = bulk.insert_records(session=session, submission_id=submission.id, rows=rows)
+    record_ids = bulk.insert_records(session=session, submission_id=submission_id, rows=rows)
     pending: list[tuple[int, int, str, str]] = []
-    for cand, record_id in zip(candidates, record_ids, strict=True):
-        assert cand.label is not None
+    observables_of = observable_service.observables_of
+    for cand, record_id, label_id in zip(candidates, record_ids, record_labels, strict=True):
         cand.result["record_id"] = record_id
-        for obs_type, value in observable_service.observables_of(cand.parsed.content):
-            pending.append((record_id, cand.label.id, obs_type, value))
+        for obs_type, value in observables_of(cand.parsed.content):
+            pending.append((record_id, label_id, obs_type, value))
     observable_service.record_occurrences(
         session=session,
-        org_id=org.id,
-        submission_id=submission.id,
+        org_id=org_id,
+        submission_id=submission_id,
         reported_at=now,
         occurrences=pending,
     )

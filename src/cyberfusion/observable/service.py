@@ -151,6 +151,13 @@ _FAST_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 # rule needs "/", "?", "#" or ":". Refanging leaves it as it is (no bracket, backslash, ":",
 # space or non-ASCII character).
 _FAST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63})")
+# A URL that the URL normaliser returns as it is (with "/" for an empty path): lower-case
+# http(s), a host as _FAST_NAME takes it, a path of unreserved characters only. No port, user,
+# query, fragment, percent sign or anything refanging would touch (it needs ":", brackets, a
+# backslash, spaces or non-ASCII characters).
+_FAST_HTTP_URL = re.compile(
+    r"(https?)://((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}))(/[A-Za-z0-9._~/-]*)?"
+)
 # `detect`'s host/path (or host:port) URL rule, as written there.
 _URLISH = re.compile(r"[^\s/:@]+\.[^\s/:@]+(?::\d+)?[/?#]\S*|[^\s/:@]+\.[^\s/:@]+:\d+")
 _URL_HOST_END = re.compile(r"[/:?#]")
@@ -234,11 +241,18 @@ def detect_value(raw: str) -> tuple[ObservableType, str] | None:
 
 
 def normalise_value(obs_type: ObservableType, raw: str) -> tuple[ObservableType, str]:
-    """Exactly `normalize.normalise_typed`, without the work for canonical IPv4 addresses and
-    for host names under TLDs without deeper public-suffix rules."""
+    """Exactly `normalize.normalise_typed`, without the work for canonical IPv4 addresses, for
+    host names under TLDs without deeper public-suffix rules, and for plain http(s) URLs on
+    such names."""
     if obs_type is ObservableType.IPV4:
         if _FAST_IPV4.fullmatch(raw) is not None:
             return obs_type, raw
+    elif obs_type is ObservableType.URL:
+        match = _FAST_HTTP_URL.fullmatch(raw)
+        if match is not None:
+            scheme, host, tld, path = match.groups()
+            if tld in _simple_tlds() and len(host) <= 253 and "xn--" not in host:
+                return obs_type, f"{scheme}://{host}{path or '/'}"
     elif obs_type is ObservableType.DOMAIN and raw.isascii():
         name = raw.lower()
         match = _FAST_NAME.fullmatch(name)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -217,6 +218,12 @@ def _number(low: float | None = None, high: float | None = None) -> Check:
 def _timestamp_error(value: Any, *, millis: bool) -> str | None:
     if not isinstance(value, str):
         return f"must be a timestamp string, not {_describe(value)}"
+    if len(value) > _CACHED_TIMESTAMP_LENGTH:
+        return _timestamp_verdict(value, millis)
+    return _cached_timestamp_verdict(value, millis)
+
+
+def _timestamp_verdict(value: str, millis: bool) -> str | None:
     match = _TIMESTAMP.fullmatch(value)
     if match is None:
         return f"{value!r} is not an RFC 3339 UTC timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z"
@@ -236,6 +243,13 @@ def _timestamp_error(value: Any, *, millis: bool) -> str | None:
     if millis and (fraction is None or len(fraction) < 3):
         return f"{value!r} must be precise to the millisecond (e.g. {value[:19]}.000Z)"
     return None
+
+
+# Each object checks its timestamps several times (the property itself, then the order rules)
+# and the objects of one bundle share many of them: the verdict per distinct text is kept, for
+# texts no longer than a timestamp with nanoseconds (so junk cannot fill the memory).
+_CACHED_TIMESTAMP_LENGTH: Final = 40
+_cached_timestamp_verdict: Final = functools.lru_cache(maxsize=1 << 16)(_timestamp_verdict)
 
 
 def _timestamp(value: Any, path: str, report: _Report) -> None:
@@ -358,6 +372,12 @@ RELATIONSHIP_END: Final[RefRule] = (
 def _ref_error(value: Any, rule: RefRule | None) -> str | None:
     if not isinstance(value, str):
         return f"must be an identifier string, not {_describe(value)}"
+    if len(value) > _CACHED_REF_LENGTH:
+        return _ref_verdict(value, rule)
+    return _cached_ref_verdict(value, rule)
+
+
+def _ref_verdict(value: str, rule: RefRule | None) -> str | None:
     match = _IDENTIFIER.fullmatch(value)
     if match is None:
         return f"{value!r} is not an identifier of the form <type>--<UUID>"
@@ -367,6 +387,13 @@ def _ref_error(value: Any, rule: RefRule | None) -> str | None:
     if rule is not None and not rule[0](match.group(1)):
         return f"{value!r} must refer to {rule[1]}, not {match.group(1)}"
     return None
+
+
+# Most references of a bundle name the same few objects (its markings, its author): the
+# verdict per distinct (identifier, rule) is kept, for texts no longer than the longest type
+# name (250) with its UUID, so junk cannot fill the memory.
+_CACHED_REF_LENGTH: Final = 288
+_cached_ref_verdict: Final = functools.lru_cache(maxsize=1 << 16)(_ref_verdict)
 
 
 def _uuid_error(text: str) -> str | None:
@@ -783,7 +810,7 @@ def _order(first: str, second: str, *, strict: bool) -> Rule:
         if not (isinstance(a, str) and isinstance(b, str)):
             return
         if _timestamp_error(a, millis=False) is None and _timestamp_error(b, millis=False) is None:
-            comparison = _timestamp_cmp(a, b)
+            comparison = 0 if a == b else _timestamp_cmp(a, b)
             if comparison < 0 or (strict and comparison == 0):
                 relation = "later than" if strict else "equal to or later than"
                 report.add(first, f"{a} must be {relation} {second} ({b})")
@@ -1795,6 +1822,8 @@ def validate_object(obj: dict[str, Any], *, index: int) -> list[Problem]:
         check = properties.get(name)
         if value is None:
             report.add(name, "must not be null; omit the property instead")
+        elif check is _no_op:
+            continue
         elif check is not None:
             check(value, name, report)
         else:
