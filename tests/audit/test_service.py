@@ -177,3 +177,47 @@ def test_cli_verify_exits_1_naming_the_entry(session: Session, cli) -> None:  # 
     broken = cli("audit", "verify")
     assert broken.exit_code == 1
     assert f"broken at entry {seqs[1]}" in broken.output
+
+
+def test_the_tail_check_walks_only_the_last_entries_and_ends_at_the_head(
+    session: Session,
+) -> None:
+    seqs = _append(session, 6)
+    last = _last_seq(session)
+    tail = audit_service.verify(session=session, tail=4)
+    assert (tail.ok, tail.entries, tail.first_seq) == (True, 4, last - 3)
+    whole = audit_service.verify(session=session, tail=last + 10)
+    assert (whole.ok, whole.entries, whole.first_seq) == (True, last, 1)
+    # An edit inside the tail is caught by the tail check...
+    _edit(session, seqs[-2])
+    broken = audit_service.verify(session=session, tail=4)
+    assert (broken.ok, broken.bad_seq) == (False, seqs[-2])
+
+
+def test_an_edit_before_the_tail_needs_the_whole_walk(session: Session) -> None:
+    seqs = _append(session, 6)
+    _edit(session, seqs[0])
+    assert audit_service.verify(session=session, tail=3).ok is True
+    whole = audit_service.verify(session=session)
+    assert (whole.ok, whole.bad_seq) == (False, seqs[0])
+
+
+def test_the_tail_check_sees_deleted_last_entries_and_a_missing_link(session: Session) -> None:
+    seqs = _append(session, 6)
+    session.execute(text("DELETE FROM audit_entry WHERE seq >= :s"), {"s": seqs[-2]})
+    cut = audit_service.verify(session=session, tail=10)
+    assert (cut.ok, cut.bad_seq) == (False, seqs[-2])
+    assert cut.reason == f"entries {seqs[-2]} to {seqs[-1]} were deleted"
+
+
+def test_the_tail_check_needs_the_entry_it_starts_from(session: Session) -> None:
+    seqs = _append(session, 6)
+    last = _last_seq(session)
+    session.execute(text("DELETE FROM audit_entry WHERE seq = :s"), {"s": last - 3})
+    missing = audit_service.verify(session=session, tail=3)
+    assert (missing.ok, missing.bad_seq, missing.reason) == (
+        False,
+        last - 3,
+        f"entry {last - 3} is missing",
+    )
+    assert seqs[-1] == last

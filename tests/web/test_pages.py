@@ -9,7 +9,7 @@ import uuid
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account import service as account_service
@@ -343,6 +343,20 @@ def test_administration_lists_organisations_users_keys_and_the_audit_chain(
     assert "<code>ncb-fr</code>" in page.text
     assert admin.email in page.text
     assert re.search(r"<td><code>cf_[A-Za-z0-9_-]{7}…</code></td>", page.text)
+
+
+def test_administration_checks_only_the_latest_audit_entries_of_a_long_log(
+    session: Session, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cyberfusion.web import views
+
+    _as(client, session, org="hub", role=Role.ADMIN)
+    monkeypatch.setattr(views, "ADMIN_AUDIT_TAIL", 3)
+    page = client.get("/admin").text
+    assert '<p class="ok" data-stat="audit">Intact: 3 entries checked.</p>' in page
+    head = session.scalar(select(func.max(AuditEntry.seq)))
+    assert head is not None
+    assert f"from entry {head - 2:,}; to check the whole chain run" in page
 
 
 def test_pages_carry_the_content_security_policy_and_no_inline_script(

@@ -76,16 +76,17 @@ def record(
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
-    entries: int
+    entries: int  # how many entries were checked
     bad_seq: int | None = None
     reason: str = ""
+    first_seq: int = 1  # where the check began: above 1 when only the tail was checked
 
 
-def _entries(session: Session, batch: int = 5000) -> Iterator[Row[Any]]:
+def _entries(session: Session, batch: int = 5000, after: int | None = None) -> Iterator[Row[Any]]:
     """Plain rows in sequence order, in batches: the log can be long, and ORM objects would
     fill the session's identity map."""
     columns = [c for c in AuditEntry.__table__.c]
-    last = None
+    last = after
     while True:
         query = select(*columns).order_by(AuditEntry.seq).limit(batch)
         if last is not None:
@@ -97,12 +98,28 @@ def _entries(session: Session, batch: int = 5000) -> Iterator[Row[Any]]:
         last = rows[-1].seq
 
 
-def verify(*, session: Session) -> VerifyResult:
-    """Walk the chain from the first entry; name the first entry that does not fit."""
+def verify(*, session: Session, tail: int | None = None) -> VerifyResult:
+    """Walk the chain from the first entry; name the first entry that does not fit.
+
+    With `tail`, check only the last `tail` entries (and that they end at the head), starting
+    from the stored hash of the entry before them: what a page can afford on every load when
+    the log holds millions of entries. Only the whole walk proves the older entries intact."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     count = 0
-    for entry in _entries(session):
+    head = session.get(AuditHead, 1)
+    if tail is not None and head is not None and head.seq > tail:
+        expected_seq = head.seq - tail + 1
+        before = session.execute(
+            select(AuditEntry.hash).where(AuditEntry.seq == expected_seq - 1)
+        ).scalar_one_or_none()
+        if before is None:
+            return VerifyResult(
+                False, 0, expected_seq - 1, f"entry {expected_seq - 1} is missing", expected_seq
+            )
+        prev_hash = before
+    first_seq = expected_seq
+    for entry in _entries(session, after=expected_seq - 1 if expected_seq > 1 else None):
         if entry.seq != expected_seq:
             return VerifyResult(
                 False, count, expected_seq, f"entry {expected_seq} is missing (next is {entry.seq})"
@@ -118,17 +135,22 @@ def verify(*, session: Session) -> VerifyResult:
         prev_hash = entry.hash
         expected_seq += 1
         count += 1
-    head = session.get(AuditHead, 1)
+    last_seq = expected_seq - 1
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if head_seq != count or head_hash != prev_hash:
-        if head_seq > count:
+    if head_seq != last_seq or head_hash != prev_hash:
+        if head_seq > last_seq:
             return VerifyResult(
-                False, count, count + 1, f"entries {count + 1} to {head_seq} were deleted"
+                False,
+                count,
+                last_seq + 1,
+                f"entries {last_seq + 1} to {head_seq} were deleted",
+                first_seq,
             )
         return VerifyResult(
             False,
             count,
-            head_seq + 1 if head_seq < count else count,
+            head_seq + 1 if head_seq < last_seq else last_seq,
             f"the chain does not end where the head says (head at entry {head_seq})",
+            first_seq,
         )
-    return VerifyResult(True, count)
+    return VerifyResult(True, count, first_seq=first_seq)

@@ -63,6 +63,7 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 TREND_WEEKS = 12  # the dashboard's trend: records received per week
+ADMIN_AUDIT_TAIL = 10_000  # audit entries the administration page checks on each load
 # An object page looks up at most this many of its values: each lookup is a query and, for
 # matches the reader may not see, a notification to their owners.
 MAX_OBJECT_OBSERVABLES = 20
@@ -837,7 +838,8 @@ def administration(
         organisations=organisations,
         users=account_service.list_(session=session),
         keys=keys,
-        audit=audit_service.verify(session=session),
+        # Every page load walks the last entries only; `cyberfusion audit verify` walks all.
+        audit=audit_service.verify(session=session, tail=ADMIN_AUDIT_TAIL),
         agreements=agreements,
         partners=[o for o in organisations if o.kind in partner_service.PARTNER_KINDS],
         tlps=[t.value for t in Tlp],
