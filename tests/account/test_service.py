@@ -317,7 +317,7 @@ def test_five_failures_lock_the_account_even_against_the_right_password(
     fifth = account_service.login(
         session=session, email=user.email, password="Wrong-Password-99", totp_code="000000"
     )
-    assert fifth == account_service.LoginOutcome(None, LOCKED)
+    assert fifth == account_service.LoginOutcome(None, LOCKED, retry_after=15 * 60)
     assert user.locked_until == clock.now + timedelta(seconds=15 * 60)
     assert user.failed_logins == 0
     (lock_entry,) = _audit(session, "user.lock", user.id)
@@ -331,7 +331,7 @@ def test_five_failures_lock_the_account_even_against_the_right_password(
         password=account_factory.PASSWORD,
         totp_code=_code(user, clock.now),
     )
-    assert while_locked == account_service.LoginOutcome(None, LOCKED)
+    assert while_locked == account_service.LoginOutcome(None, LOCKED, retry_after=14 * 60)
     assert user.last_login_at is None
     # The refused code was not consumed: the lock check comes before verification.
     assert user.totp_last_step is None

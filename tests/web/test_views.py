@@ -191,7 +191,8 @@ def test_five_failures_lock_the_account_on_the_web_form(
         assert _error(response.text) == GENERIC
         assert user.failed_logins == attempt
     fifth = _login(client, email=user.email, password="Wrong-Password-99", code="000000")
-    assert fifth.status_code == 401
+    assert fifth.status_code == 429
+    assert fifth.headers["retry-after"] == str(get_settings().lockout_seconds)
     assert _error(fifth.text) == LOCKED
     session.rollback()
     session.refresh(user)
@@ -203,7 +204,8 @@ def test_five_failures_lock_the_account_on_the_web_form(
     ).all()
     assert len(lock_entries) == 1
     right = _login(client, email=user.email, password=account_factory.PASSWORD, code=_code(user))
-    assert right.status_code == 401
+    assert right.status_code == 429
+    assert 0 < int(right.headers["retry-after"]) <= get_settings().lockout_seconds
     assert _error(right.text) == LOCKED
     assert _is_signed_in(client) is False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import secrets
 import string
 from collections.abc import Sequence
@@ -173,12 +174,17 @@ def actor_for(user: User, *, via: str) -> Actor:
     )
 
 
+LOCKED_MESSAGE = "this account is locked after repeated failures; try later"
+
+
 @dataclass(frozen=True)
 class LoginOutcome:
     """Login returns its outcome instead of raising, so the adapter commits the failure count."""
 
     user: User | None
     error: str | None = None
+    # Set while the account is locked: seconds until it may try again (HTTP Retry-After).
+    retry_after: int | None = None
 
 
 def login(*, session: Session, email: str, password: str, totp_code: str) -> LoginOutcome:
@@ -191,7 +197,8 @@ def login(*, session: Session, email: str, password: str, totp_code: str) -> Log
         return LoginOutcome(None, generic)
     now = utcnow()
     if user.locked_until is not None and as_utc(user.locked_until) > now:
-        return LoginOutcome(None, "this account is locked after repeated failures; try later")
+        wait = math.ceil((as_utc(user.locked_until) - now).total_seconds())
+        return LoginOutcome(None, LOCKED_MESSAGE, retry_after=wait)
     ok = _verify_password(user, password) and _verify_totp(user, totp_code, now)
     actor = actor_for(user, via="session")
     if not ok:
@@ -207,7 +214,7 @@ def login(*, session: Session, email: str, password: str, totp_code: str) -> Log
                 target_id=user.id,
                 details={"reason": "repeated login failures"},
             )
-            return LoginOutcome(None, "this account is locked after repeated failures; try later")
+            return LoginOutcome(None, LOCKED_MESSAGE, retry_after=settings.lockout_seconds)
         audit_service.record(
             session=session,
             actor=actor,

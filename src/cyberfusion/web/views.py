@@ -230,6 +230,13 @@ def login(
         lang = i18n.negotiate(request, None)
         with i18n.using(lang):
             error = _(outcome.error) if outcome.error in LOGIN_MESSAGES else outcome.error
+        if outcome.retry_after is not None:
+            # Locked: not a wrong answer but "too many attempts, come back later".
+            locked = render(
+                request, "login.html", {"error": error, "email": email}, lang=lang, status_code=429
+            )
+            locked.headers["Retry-After"] = str(outcome.retry_after)
+            return locked
         return render(
             request, "login.html", {"error": error, "email": email}, lang=lang, status_code=401
         )
