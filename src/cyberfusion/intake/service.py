@@ -43,6 +43,7 @@ from cyberfusion.intake.models import Submission
 from cyberfusion.intake.parsed import ParsedObject, ParseResult
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions, SubmissionRead
 from cyberfusion.intel.models import IntelObject
+from cyberfusion.knowledge.mentions import Mention
 from cyberfusion.observable import service as observable_service
 from cyberfusion.registry.models import Organisation, OrgKind
 from cyberfusion.sharing import service as sharing_service
@@ -179,9 +180,11 @@ def parse(
     *,
     received_at: datetime,
     resolve_sdo: Callable[[str, str], str | None] | None = None,
+    find_names: Callable[[str], list[Mention]] | None = None,
 ) -> ParseResult:
     """Bytes to STIX 2.1 objects and per-record errors; never raises for bad records, only for
-    content that cannot be read at all (encoding, JSON syntax)."""
+    content that cannot be read at all (encoding, JSON syntax). `find_names` finds the families
+    and actors free text names (knowledge.mentions)."""
     text = _decode(raw)
     if source_format == SourceFormat.STIX:
         from cyberfusion.intake.parsed import ParseError
@@ -215,7 +218,9 @@ def parse(
         return parse_csv(text, default_time=received_at, resolve_sdo=resolve_sdo)
     from cyberfusion.intake.text_format import parse_text
 
-    return parse_text(text, default_time=received_at)
+    return parse_text(
+        text, default_time=received_at, find_names=find_names, resolve_sdo=resolve_sdo
+    )
 
 
 def _idempotency_key(org_id: int, fmt: SourceFormat, sha: str, options: SubmissionOptions) -> str:
@@ -619,6 +624,7 @@ def _submit_objects(
     options: SubmissionOptions,
 ) -> SubmissionRead:
     received_at = utcnow()
+    from cyberfusion.knowledge import mentions as knowledge_mentions
     from cyberfusion.knowledge import service as knowledge_service
 
     parsed = parse(
@@ -626,6 +632,12 @@ def _submit_objects(
         fmt,
         received_at=received_at,
         resolve_sdo=knowledge_service.sdo_resolver(session=session),
+        # Only free text needs the names; loading them costs a query of every alias.
+        find_names=(
+            knowledge_mentions.name_index(session=session).find
+            if fmt == SourceFormat.TEXT
+            else None
+        ),
     )
     results = [
         _result(-1, error.source, None, None, "rejected", error.field or None, error.reason)
