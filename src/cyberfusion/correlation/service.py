@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
-from cyberfusion.core.db import bulk_insert
+from cyberfusion.core.db import bulk_insert, in_ids
 from cyberfusion.core.errors import NotFound
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.correlation.models import (
@@ -48,6 +48,8 @@ from cyberfusion.sharing import service as sharing_service
 from cyberfusion.sharing.models import Audience, SharingLabel
 
 _CHUNK = 500
+# Observable ids per statement where they travel as one array parameter (`in_ids`).
+_ID_CHUNK = 5000
 # Values quoted in one notice; the count says how many there are in all.
 _SAMPLE = 20
 # Audiences wider than law enforcement: data shared this widely is not operational.
@@ -66,7 +68,7 @@ class CorrelationSummary:
     notifications: int
 
 
-def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]]:
+def _chunks(values: Sequence[int], size: int = _ID_CHUNK) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
@@ -82,13 +84,10 @@ def after_intake(*, session: Session, submission_id: int) -> CorrelationSummary:
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound(f"submission {submission_id} does not exist", field="submission_id")
-    ids = sorted(
-        session.scalars(
-            select(Occurrence.observable_id)
-            .where(Occurrence.submission_id == submission_id)
-            .distinct()
-        ).all()
-    )
+    # The submission's occurrences do not change below (links add observables, not reports):
+    # read them, and the other organisations' reports of the same values, once.
+    reported = _submission_reports(session, submission_id)
+    ids = sorted(reported)
     # Records naming malware or actors may come without a single observable.
     link_knowledge(session=session, submission_id=submission_id)
     if not ids:
@@ -96,19 +95,23 @@ def after_intake(*, session: Session, submission_id: int) -> CorrelationSummary:
     enrichment_service.enrich_observables(session=session, observable_ids=ids, refresh=False)
     links = derive_links(session=session, observable_ids=ids)
     links += link_resolutions(session=session, submission_id=submission_id)
-    assessed = assess(session=session, observable_ids=_shared(session, submission))
-    notices = notify_matches(session=session, submission=submission)
+    others = list(_others(session, ids, submission.org_id))
+    # Only values another organisation reported too can change corroboration: one
+    # organisation alone is single-source, however often it reports a value.
+    assessed = assess(session=session, observable_ids={row[0] for row in others})
+    notices = _notify(session, submission, reported, others)
     return CorrelationSummary(len(ids), links, assessed, notices)
 
 
 def _submission_reports(session: Session, submission_id: int) -> dict[int, set[int]]:
     """Observable -> the labels the submission reported it under."""
     found: dict[int, set[int]] = defaultdict(set)
-    for observable_id, label_id in session.execute(
+    rows = session.execute(
         select(Occurrence.observable_id, Occurrence.label_id).where(
             Occurrence.submission_id == submission_id
         )
-    ):
+    )
+    for observable_id, label_id in rows:
         found[observable_id].add(label_id)
     return found
 
@@ -127,38 +130,41 @@ def _others(
                 Occurrence.owner_org_id,
                 Occurrence.label_id,
                 Occurrence.intel_object_id,
-            ).where(Occurrence.observable_id.in_(chunk), Occurrence.owner_org_id != org_id)
+            ).where(
+                in_ids(session, Occurrence.observable_id, chunk), Occurrence.owner_org_id != org_id
+            )
         ).all()
         yield from ((row[0], row[1], row[2], row[3]) for row in rows)
 
 
-def _shared(session: Session, submission: Submission) -> list[int]:
-    """The observables of a submission that another organisation reported too: the only ones
-    whose corroboration the submission can change (one organisation alone is single-source,
-    however often it reports a value)."""
-    reported = _submission_reports(session, submission.id)
-    return sorted({row[0] for row in _others(session, list(reported), submission.org_id)})
+# Plain strings: an enum's `.value` is a property lookup, and these run per value of a batch.
+_URL = ObservableType.URL.value
+_DOMAIN = ObservableType.DOMAIN.value
+_EMAIL = ObservableType.EMAIL.value
+_HOST_LINK = LinkKind.HOST.value
+_REGISTERED_LINK = LinkKind.REGISTERED_DOMAIN.value
+_EMAIL_LINK = LinkKind.EMAIL_DOMAIN.value
 
 
 def _implied(obs_type: str, value: str) -> tuple[str, str, str] | None:
     """(link kind, target type, target value) that a value implies, if any."""
-    if obs_type == ObservableType.URL.value:
+    if obs_type == _URL:
         host_type, host = enrichment_service.url_host(value)
-        return (LinkKind.HOST.value, host_type, host) if host else None
-    if obs_type == ObservableType.DOMAIN.value:
+        return (_HOST_LINK, host_type, host) if host else None
+    if obs_type == _DOMAIN:
         owner = enrichment_service.owner_domain(value)
         if owner is None or owner == value:
             return None
-        return LinkKind.REGISTERED_DOMAIN.value, ObservableType.DOMAIN.value, owner
-    if obs_type == ObservableType.EMAIL.value:
+        return _REGISTERED_LINK, _DOMAIN, owner
+    if obs_type == _EMAIL:
         domain = value.rpartition("@")[2]
         if not domain:
             return None
-        return LinkKind.EMAIL_DOMAIN.value, ObservableType.DOMAIN.value, domain
+        return _EMAIL_LINK, _DOMAIN, domain
     return None
 
 
-_IMPLYING = (ObservableType.URL.value, ObservableType.DOMAIN.value, ObservableType.EMAIL.value)
+_IMPLYING = (_URL, _DOMAIN, _EMAIL)
 
 
 def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
@@ -169,11 +175,11 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
     added = 0
     # Two rounds: a URL's host is a name, which has a registered domain of its own.
     for _ in range(2):
-        created: list[int] = []
+        wanted: list[tuple[int, str, str, str]] = []
         for chunk in _chunks(pending):
             rows = session.execute(
                 select(Observable.id, Observable.obs_type, Observable.value).where(
-                    Observable.id.in_(chunk), Observable.obs_type.in_(_IMPLYING)
+                    in_ids(session, Observable.id, chunk), Observable.obs_type.in_(_IMPLYING)
                 )
             ).all()
             if not rows:
@@ -182,53 +188,52 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
                 session.scalars(
                     select(ObservableLink.observable_id)
                     .where(
-                        ObservableLink.observable_id.in_([row[0] for row in rows]),
+                        in_ids(session, ObservableLink.observable_id, [row[0] for row in rows]),
                         ObservableLink.intel_object_id.is_(None),
                     )
                     .distinct()
                 ).all()
             )
-            wanted: list[tuple[int, str, str, str]] = []
             for obs_id, obs_type, value in rows:
                 if obs_id in done:
                     continue
                 implied = _implied(obs_type, value)
                 if implied is not None:
                     wanted.append((obs_id, *implied))
-            if not wanted:
-                continue
-            targets = observable_service.ensure(
-                session=session, pairs=[(t_type, t_value) for _, _, t_type, t_value in wanted]
-            )
-            now = utcnow()
-            links = [
-                (obs_id, kind, targets[observable_service.digest(t_type, t_value)])
-                for obs_id, kind, t_type, t_value in wanted
-            ]
-            bulk_insert(
-                session,
-                ObservableLink.__tablename__,
-                [
-                    {
-                        "observable_id": obs_id,
-                        "kind": kind,
-                        "target_id": target_id,
-                        "intel_object_id": None,
-                        "created_at": now,
-                    }
-                    for obs_id, kind, target_id in links
-                ],
-            )
-            added += len(links)
-            created.extend(target_id for _, _, target_id in links)
-        if not created:
+        if not wanted:
             break
+        # The targets of the whole round in one statement, and the links in another: per
+        # chunk, the round trips cost more than the rows.
+        targets = observable_service.ensure(
+            session=session, pairs=[(t_type, t_value) for _, _, t_type, t_value in wanted]
+        )
+        now = utcnow()
+        links = [
+            (obs_id, kind, targets[observable_service.digest(t_type, t_value)])
+            for obs_id, kind, t_type, t_value in wanted
+        ]
+        bulk_insert(
+            session,
+            ObservableLink.__tablename__,
+            [
+                {
+                    "observable_id": obs_id,
+                    "kind": kind,
+                    "target_id": target_id,
+                    "intel_object_id": None,
+                    "created_at": now,
+                }
+                for obs_id, kind, target_id in links
+            ],
+        )
+        added += len(links)
+        created = sorted({target_id for _, _, target_id in links})
         # Targets nobody reported yet get their flags and facts too: correlation must know
         # that 'google.com', the host of a reported URL, is noise.
         enrichment_service.enrich_observables(
             session=session, observable_ids=created, refresh=False
         )
-        pending = sorted(set(created))
+        pending = created
     return added
 
 
@@ -410,7 +415,9 @@ def assess(*, session: Session, observable_ids: Iterable[int]) -> int:
                 func.max(IntelObject.confidence),
             )
             .join(IntelObject, IntelObject.id == Occurrence.intel_object_id)
-            .where(Occurrence.observable_id.in_(chunk), IntelObject.status != "rejected")
+            .where(
+                in_ids(session, Occurrence.observable_id, chunk), IntelObject.status != "rejected"
+            )
             .group_by(Occurrence.observable_id, Occurrence.owner_org_id)
         ).all()
         per: dict[int, list[tuple[int, datetime, datetime, int]]] = defaultdict(list)
@@ -440,7 +447,7 @@ def assess(*, session: Session, observable_ids: Iterable[int]) -> int:
         # Replace the chunk's rows in two statements: intake assesses 100,000 values at once.
         session.execute(
             delete(ObservableAssessment)
-            .where(ObservableAssessment.observable_id.in_(chunk))
+            .where(in_ids(session, ObservableAssessment.observable_id, chunk))
             .execution_options(synchronize_session=False)
         )
         bulk_insert(session, ObservableAssessment.__tablename__, fresh)
@@ -492,16 +499,31 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
       deconfliction notice: the parties and the count, values only to the parties.
 
     Returns the number of notifications written."""
+    reported = _submission_reports(session, submission.id)
+    others = list(_others(session, sorted(reported), submission.org_id))
+    return _notify(session, submission, reported, others)
+
+
+def _notify(
+    session: Session,
+    submission: Submission,
+    reported: dict[int, set[int]],
+    others: Sequence[tuple[int, int, int, int]],
+) -> int:
+    """`notify_matches` given the submission's reports (observable -> its labels) and the other
+    organisations' reports of the same observables (`_others`)."""
     submitter = session.get(Organisation, submission.org_id)
     if submitter is None:
         return 0
-    reported = _submission_reports(session, submission.id)
+    # Noise matters only among the values someone else holds.
+    matched = sorted({row[0] for row in others})
     noisy: set[int] = set()
-    for chunk in _chunks(sorted(reported)):
+    for chunk in _chunks(matched):
         noisy.update(
             session.scalars(
                 select(ObservableFlag.observable_id).where(
-                    ObservableFlag.observable_id.in_(chunk), ObservableFlag.overridden_at.is_(None)
+                    in_ids(session, ObservableFlag.observable_id, chunk),
+                    ObservableFlag.overridden_at.is_(None),
                 )
             )
         )
@@ -509,9 +531,8 @@ def notify_matches(*, session: Session, submission: Submission) -> int:
     # the rest is counting in memory.
     rows = [
         (holder_id, holder_label, new_label, observable_id, holder_record)
-        for observable_id, holder_id, holder_label, holder_record in _others(
-            session, [i for i in reported if i not in noisy], submission.org_id
-        )
+        for observable_id, holder_id, holder_label, holder_record in others
+        if observable_id not in noisy
         for new_label in reported[observable_id]
     ]
     if not rows:

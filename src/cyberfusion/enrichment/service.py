@@ -9,6 +9,7 @@ geolocation data (0.6 s) and the compiled warninglists (under 0.2 s, or one comp
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
 import platform
@@ -31,7 +32,7 @@ import cyberfusion
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
-from cyberfusion.core.db import bulk_insert
+from cyberfusion.core.db import bulk_insert, in_ids
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.enrichment import warninglist
@@ -60,8 +61,8 @@ __all__ = [
     "warm_up",
 ]
 
-# Observables per round trip: below SQLite's bound-parameter limit with room to spare.
-_CHUNK = 2000
+# Observables per round trip (their ids travel as a range or as one array parameter).
+_CHUNK = 5000
 # The combined country + ASN data for IPv4 and IPv6. geoip2fast keeps its tables in module
 # globals, so a process holds one data file: this one, loaded by `_geoip` only.
 _GEOIP_FILE = "geoip2fast-asn-ipv6.dat.gz"
@@ -220,10 +221,46 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.cache
+def _ipv4_special_starts() -> tuple[list[int], list[int]]:
+    """Starts and ends (integers, in order) of the IPv4 space covered by the blocks that the
+    `ipaddress` properties `_special_purpose` asks about look at: outside all of them an
+    address is global unicast, whatever the Python version's exact rules inside them."""
+    constants: Any = ipaddress.IPv4Address._constants  # type: ignore[attr-defined]
+    blocks: list[ipaddress.IPv4Network] = [_SHARED]
+    for name in dir(constants):
+        found = getattr(constants, name)
+        items = found if isinstance(found, list | tuple) else [found]
+        for item in items:
+            if isinstance(item, ipaddress.IPv4Network):
+                blocks.append(item)
+            elif isinstance(item, ipaddress.IPv4Address):
+                blocks.append(ipaddress.IPv4Network(item))
+    # Merged into disjoint spans (blocks nest: 192.0.0.0/29 in 192.0.0.0/24).
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted((int(b.network_address), int(b.broadcast_address)) for b in blocks):
+        if ends and start <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def _outside_special_ipv4(ip: ipaddress.IPv4Address) -> bool:
+    starts, ends = _ipv4_special_starts()
+    number = int(ip)
+    at = bisect.bisect_right(starts, number)
+    return at == 0 or ends[at - 1] < number
+
+
 def _special_purpose(ip: _Address | _Network) -> str | None:
     """The flag name for an address or block outside the global unicast space, else None."""
-    # Most addresses are global unicast: settle them first, since each property of the others
-    # scans the IANA registries again.
+    # Most addresses are global unicast: settle them first, an IPv4 address by one search of
+    # the special blocks, since each property below scans the IANA registries again.
+    if isinstance(ip, ipaddress.IPv4Address) and _outside_special_ipv4(ip):
+        return None
     if ip.is_global and not ip.is_multicast and not ip.is_reserved:
         return None
     if isinstance(ip, ipaddress.IPv4Address):
@@ -248,11 +285,18 @@ def _special_purpose(ip: _Address | _Network) -> str | None:
     return "Special-purpose address (private-use or special-purpose)"
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _range(cidr: str) -> _Network:
+    # The geolocation data answers with a few hundred thousand ranges, the same ones for the
+    # many addresses of a batch that fall in them: parse each once.
+    return ipaddress.ip_network(cidr, strict=False)
+
+
 def _within(ip: _Address | _Network, cidr: str) -> bool:
     """Whether the address or block lies inside `cidr` (a range of the geolocation data)."""
     if not cidr:
         return False
-    outer = ipaddress.ip_network(cidr, strict=False)
+    outer = _range(cidr)
     if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
         return ip.version == outer.version and ip in outer
     if isinstance(ip, ipaddress.IPv4Network):
@@ -323,6 +367,19 @@ def _ip_facts(facts: _Facts, value: str, *, flag: bool) -> None:
 
 
 def _domain_facts(facts: _Facts, domain: str) -> None:
+    enrichment, country = _domain_answer(domain)
+    facts.enrichments.append(enrichment)
+    if country is not None:
+        facts.countries.append((country, JurisdictionReason.CCTLD_OF, "publicsuffixlist"))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _domain_answer(
+    domain: str,
+) -> tuple[tuple[str, dict[str, Any], str, str], str | None]:
+    """The domain enrichment of a name and its ccTLD country. Cached: a batch names the same
+    hosts again and again (a URL's host, then the host itself as the URL's link target). The
+    data is shared between the answers and must not be changed."""
     registered = _icann_psl().privatesuffix(domain)
     if isinstance(registered, str):
         suffix: str | None = registered.partition(".")[2]
@@ -335,22 +392,27 @@ def _domain_facts(facts: _Facts, domain: str) -> None:
     owner_suffix = owner.partition(".")[2] if owner is not None else None
     tld = domain.rsplit(".", 1)[-1]
     country = cctld_country(tld)
-    facts.enrichments.append(
-        (
-            EnrichmentKind.DOMAIN,
-            {
-                "registered_domain": registered if isinstance(registered, str) else None,
-                "public_suffix": suffix,
-                "service_suffix": owner_suffix if owner_suffix != suffix else None,
-                "tld": tld,
-                "cctld_country": country,
-            },
-            "publicsuffixlist",
-            _versions()["publicsuffixlist"],
-        )
+    enrichment = (
+        EnrichmentKind.DOMAIN.value,
+        {
+            "registered_domain": registered if isinstance(registered, str) else None,
+            "public_suffix": suffix,
+            "service_suffix": owner_suffix if owner_suffix != suffix else None,
+            "tld": tld,
+            "cctld_country": country,
+        },
+        "publicsuffixlist",
+        _versions()["publicsuffixlist"],
     )
-    if country is not None:
-        facts.countries.append((country, JurisdictionReason.CCTLD_OF, "publicsuffixlist"))
+    return enrichment, country
+
+
+# Plain strings and a plain mapping: an enum's `.value` and its lookup by value are Python
+# calls, and these run per value of a batch.
+_IPV4 = ObservableType.IPV4.value
+_IPV6 = ObservableType.IPV6.value
+_DOMAIN = ObservableType.DOMAIN.value
+_TYPES = {kind.value: kind for kind in ObservableType}
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -367,10 +429,10 @@ def url_host(url: str) -> tuple[str, str]:
     host = urlsplit(url).hostname or ""
     # The normaliser leaves three host shapes: a name, a dotted quad, an IPv6 address.
     if ":" in host:
-        return ObservableType.IPV6.value, host
+        return _IPV6, host
     if host.replace(".", "").isdigit():
-        return ObservableType.IPV4.value, host
-    return ObservableType.DOMAIN.value, host
+        return _IPV4, host
+    return _DOMAIN, host
 
 
 def _url_facts(facts: _Facts, url: str) -> None:
@@ -388,7 +450,7 @@ def _url_facts(facts: _Facts, url: str) -> None:
             _versions()[_OWN_SOURCE],
         )
     )
-    if host_type == ObservableType.DOMAIN.value:
+    if host_type == _DOMAIN:
         _domain_facts(facts, host)
     else:
         _ip_facts(facts, host, flag=False)
@@ -442,9 +504,8 @@ def _wallet_data(obs_type: ObservableType, value: str) -> dict[str, Any]:
 
 def _facts(obs_type: str, value: str, lists: warninglist.Warninglists) -> _Facts:
     facts = _Facts()
-    try:
-        kind = ObservableType(obs_type)
-    except ValueError:
+    kind = _TYPES.get(obs_type)
+    if kind is None:
         return facts
     for name in lists.match(kind, value):
         facts.flags.append((FlagSource.WARNINGLIST, name, lists.info(name).version))
@@ -483,15 +544,14 @@ def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield values[start : start + size]
 
 
-def _among(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+def _among(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
     """`column IN ids` for sorted ids; a range when they are dense, as the new observables of
     one intake are: two parameters instead of thousands. Rows outside `ids` may come back, and
     callers look rows up by the ids they want."""
     if ids[-1] - ids[0] < 4 * len(ids):
         condition: ColumnElement[bool] = column.between(ids[0], ids[-1])
         return condition
-    in_ids: ColumnElement[bool] = column.in_(ids)
-    return in_ids
+    return in_ids(session, column, ids)
 
 
 def _member_countries(session: Session) -> frozenset[str]:
@@ -504,7 +564,7 @@ def _current_versions(
     """(observable, kind) -> (id, source, source version) of the current enrichment rows."""
     latest = (
         select(func.max(Enrichment.id))
-        .where(_among(Enrichment.observable_id, ids))
+        .where(_among(session, Enrichment.observable_id, ids))
         .group_by(Enrichment.observable_id, Enrichment.kind)
     )
     return {
@@ -530,13 +590,16 @@ def _store_chunk(
     *,
     refresh: bool,
 ) -> EnrichmentSummary:
-    rows = session.execute(
-        select(Observable.id, Observable.obs_type, Observable.value).where(
-            _among(Observable.id, ids)
-        )
-    ).all()
     wanted = set(ids)
-    rows = [row for row in rows if row.id in wanted]
+    rows = [
+        row
+        for row in session.execute(
+            select(Observable.id, Observable.obs_type, Observable.value).where(
+                _among(session, Observable.id, ids)
+            )
+        )
+        if row[0] in wanted
+    ]
     done: set[int] = set()
     if not refresh:
         # Observables enriched before keep their answers until a refresh; only who reported
@@ -544,17 +607,21 @@ def _store_chunk(
         for table in (Enrichment, ObservableFlag):
             done.update(
                 session.scalars(
-                    select(table.observable_id).where(_among(table.observable_id, ids)).distinct()
+                    select(table.observable_id)
+                    .where(_among(session, table.observable_id, ids))
+                    .distinct()
                 )
             )
     facts = {
-        row.id: _Facts() if row.id in done else _facts(row.obs_type, row.value, lists)
-        for row in rows
+        obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
+        for obs_id, obs_type, value in rows
     }
     for observable_id, country in session.execute(
         select(Occurrence.observable_id, Organisation.country_code)
         .join(Organisation, Organisation.id == Occurrence.owner_org_id)
-        .where(_among(Occurrence.observable_id, ids), Organisation.country_code.is_not(None))
+        .where(
+            _among(session, Occurrence.observable_id, ids), Organisation.country_code.is_not(None)
+        )
         .distinct()
     ):
         if observable_id in facts and country is not None:
@@ -562,24 +629,26 @@ def _store_chunk(
                 (country, JurisdictionReason.REPORTED_BY, "occurrence")
             )
 
-    flagged: set[tuple[int, str, str]] = {
-        (row.observable_id, row.source, row.name)
-        for row in session.execute(
-            select(ObservableFlag.observable_id, ObservableFlag.source, ObservableFlag.name).where(
-                _among(ObservableFlag.observable_id, ids)
+    flagged: set[tuple[int, str, str]] = set()
+    current: dict[tuple[int, str], tuple[int, str, str]] = {}
+    if refresh:
+        # Without a refresh, the observables looked up here have neither flags nor enrichment
+        # rows (those that have are `done` and get no facts but their reporters' countries).
+        flagged = set(
+            session.execute(
+                select(
+                    ObservableFlag.observable_id, ObservableFlag.source, ObservableFlag.name
+                ).where(_among(session, ObservableFlag.observable_id, ids))
             )
         )
-    }
-    todo = [observable_id for observable_id in ids if observable_id not in done]
-    current = _current_versions(session, todo) if todo else {}
-    placed: set[tuple[int, str, str]] = {
-        (row.observable_id, row.country_code, row.reason)
-        for row in session.execute(
+        current = _current_versions(session, ids)
+    placed: set[tuple[int, str, str]] = set(
+        session.execute(
             select(
                 Jurisdiction.observable_id, Jurisdiction.country_code, Jurisdiction.reason
-            ).where(_among(Jurisdiction.observable_id, ids))
+            ).where(_among(session, Jurisdiction.observable_id, ids))
         )
-    }
+    )
     new_flags: list[dict[str, Any]] = []
     new_enrichments: list[dict[str, Any]] = []
     new_places: list[dict[str, Any]] = []
@@ -627,7 +696,7 @@ def _store_chunk(
         previous.update(
             (row.id, row.data)
             for row in session.execute(
-                select(Enrichment.id, Enrichment.data).where(Enrichment.id.in_(chunk))
+                select(Enrichment.id, Enrichment.data).where(in_ids(session, Enrichment.id, chunk))
             )
         )
     for row_id, observable_id, kind, data, source, version in candidates:

@@ -1,0 +1,46 @@
+"""`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cyberfusion.core.db import in_ids
+from cyberfusion.registry.models import Organisation
+
+
+def test_in_ids_selects_exactly_the_given_ids(session: Session) -> None:
+    every = sorted(session.scalars(select(Organisation.id)).all())
+    wanted = every[::2]
+    found = session.scalars(
+        select(Organisation.id)
+        .where(in_ids(session, Organisation.id, wanted))
+        .order_by(Organisation.id)
+    ).all()
+    assert found == wanted
+    assert wanted == sorted(
+        session.scalars(select(Organisation.id).where(Organisation.id.in_(wanted))).all()
+    )
+
+
+def test_in_ids_of_nothing_and_of_unknown_ids_selects_nothing(session: Session) -> None:
+    top = max(session.scalars(select(Organisation.id)).all())
+    for ids in ([], [top + 1, top + 2]):
+        assert (
+            session.scalars(
+                select(Organisation.id).where(in_ids(session, Organisation.id, ids))
+            ).all()
+            == []
+        )
+
+
+def test_in_ids_takes_more_ids_than_a_statement_takes_parameters(session: Session) -> None:
+    every = sorted(session.scalars(select(Organisation.id)).all())
+    # SQLite allows 32,766 parameters per statement, PostgreSQL 65,535.
+    ids = [*every, *range(every[-1] + 1, every[-1] + 70_001)]
+    assert (
+        sorted(
+            session.scalars(select(Organisation.id).where(in_ids(session, Organisation.id, ids)))
+        )
+        == every
+    )
