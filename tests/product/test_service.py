@@ -404,6 +404,20 @@ def test_stats_per_country_and_hosting_network(session: Session) -> None:
     assert providers["Orange"].median_takedown_hours is not None
     with pytest.raises(PermissionDenied):
         product_service.country_stats(session=session, actor=officer)
+    # A period: the products about it (their period overlaps it), not the others.
+    start, end = product.period_start, product.period_end
+    about = product_service.country_stats(session=session, actor=hub, since=start, until=end)
+    assert [s.country for s in about if s.country == "FR"] == ["FR"]
+    before = product_service.country_stats(
+        session=session, actor=hub, since=start - timedelta(days=30), until=start
+    )
+    assert "FR" not in {s.country for s in before}
+    assert (
+        product_service.provider_stats(
+            session=session, actor=hub, since=end, until=end + timedelta(days=30)
+        )
+        == []
+    )
 
 
 def test_the_hub_edits_templates_and_the_next_report_says_so(session: Session) -> None:

@@ -3,6 +3,8 @@ indicator, and for the hub issuing, action templates and reaction statistics."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from fastapi import APIRouter, Query, Response
 
@@ -98,15 +100,27 @@ def update_template(
 
 
 @router.get("/stats/countries", response_model=list[CountryStats])
-def country_stats(session: DbSession, actor: CurrentActor) -> list[CountryStats]:
-    """Per country: products, acknowledgement latency, feedback and takedown rate (hub)."""
-    return product_service.country_stats(session=session, actor=actor)
+def country_stats(
+    session: DbSession,
+    actor: CurrentActor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[CountryStats]:
+    """Per country: products, acknowledgement latency, feedback and takedown rate (hub); with
+    since/until, of the products whose period overlaps them."""
+    return product_service.country_stats(session=session, actor=actor, since=since, until=until)
 
 
 @router.get("/stats/providers", response_model=list[ProviderStats])
-def provider_stats(session: DbSession, actor: CurrentActor) -> list[ProviderStats]:
-    """Per hosting network: items and median time from report to takedown (hub)."""
-    return product_service.provider_stats(session=session, actor=actor)
+def provider_stats(
+    session: DbSession,
+    actor: CurrentActor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ProviderStats]:
+    """Per hosting network: items and median time from report to takedown (hub); with
+    since/until, of the products whose period overlaps them."""
+    return product_service.provider_stats(session=session, actor=actor, since=since, until=until)
 
 
 @router.get("/{product_id}", response_model=ProductRead)

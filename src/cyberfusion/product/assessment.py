@@ -16,8 +16,8 @@ are exactly as many as the figure says.
   malware record linked to a family of the reference knowledge (`RecordKnowledge`);
 - hosting networks: records with an observable in the AS organisation of the enrichment;
 - countries: records with an observable attributed to the country (the world map);
-- reaction times: `product.service.country_stats` and `provider_stats` (all products issued so
-  far, not only the period's), for the scope's countries and the assessment's networks.
+- reaction times: `product.service.country_stats` and `provider_stats` over the products
+  whose period overlaps the assessment's, for the scope's countries and networks.
 
 An assessment for the hub alone shows exact figures and takes the strictest TLP of what it
 counts. One for any wider audience (organisations, a region, members, community) suppresses
@@ -513,6 +513,8 @@ def build(
         scope=scope,
         networks=[f.label for f in network_figures],
         base=base,
+        since=since,
+        until=until,
     )
 
     labels = {
@@ -550,11 +552,15 @@ def _reaction(
     scope: Scope,
     networks: list[str],
     base: dict[str, Any],
+    since: datetime,
+    until: datetime,
 ) -> tuple[list[Figure], list[Figure]]:
-    """Reaction-time figures from the product statistics (all products issued so far)."""
+    """Reaction-time figures from the product statistics: the products about the period."""
     countries = [
         stats
-        for stats in product_service.country_stats(session=session, actor=issuer)
+        for stats in product_service.country_stats(
+            session=session, actor=issuer, since=since, until=until
+        )
         if scope.kind == AssessmentScope.GLOBAL or stats.country in scope.countries
     ]
     countries.sort(key=lambda s: (-s.items, s.country))
@@ -562,14 +568,19 @@ def _reaction(
     wanted = set(networks)
     providers = [
         stats
-        for stats in product_service.provider_stats(session=session, actor=issuer)
+        for stats in product_service.provider_stats(
+            session=session, actor=issuer, since=since, until=until
+        )
         if stats.as_organisation in wanted
     ]
     # The records behind them: those of the items of the products the statistics read.
     item_rows = session.execute(
         select(ProductItem.intel_object_id, ProductItem.observable_id, Product.country_code)
         .join(Product, Product.id == ProductItem.product_id)
-        .where(sharing_service.readable_condition(issuer, Product))
+        .where(
+            sharing_service.readable_condition(issuer, Product),
+            *product_service.covering(since, until),
+        )
     ).all()
     by_country: dict[str, set[int]] = defaultdict(set)
     for record_id, _, code in item_rows:
@@ -589,7 +600,9 @@ def _reaction(
             )
         ).all()
     )
-    stats_query = "product.service.country_stats (all products the issuer may read), for "
+    stats_query = (
+        "product.service.country_stats (products the issuer may read, about the period), for "
+    )
     country_figures: list[Figure] = []
     for stats in countries:
         ids = by_country.get(stats.country, set())
@@ -643,7 +656,10 @@ def _reaction(
             "as_organisation": provider.as_organisation,
             "source": "product.service.provider_stats",
         }
-        about = f"product.service.provider_stats, for {provider.as_organisation!r}"
+        about = (
+            "product.service.provider_stats (products about the period), for "
+            f"{provider.as_organisation!r}"
+        )
         provider_figures += [
             Figure(
                 f"provider-{rank}-items",

@@ -1210,10 +1210,27 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def country_stats(*, session: Session, actor: Actor) -> list[CountryStats]:
-    """Per country: products, acknowledgement latency, feedback and takedown rate."""
+def covering(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    """Conditions on Product: its period overlaps [since, until) (each bound optional)."""
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(Product.period_end > since)
+    if until is not None:
+        conditions.append(Product.period_start < until)
+    return conditions
+
+
+def country_stats(
+    *,
+    session: Session,
+    actor: Actor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[CountryStats]:
+    """Per country: products, acknowledgement latency, feedback and takedown rate; of the
+    products whose period overlaps [since, until) when given, else of all."""
     actor.require(Permission.PRODUCT_REPORT_ISSUE)
-    readable = sharing_service.readable_condition(actor, Product)
+    readable = and_(sharing_service.readable_condition(actor, Product), *covering(since, until))
     deliveries = session.execute(
         select(Product.country_code, Product.issued_at, ProductDelivery.acknowledged_at)
         .join(ProductDelivery, ProductDelivery.product_id == Product.id)
@@ -1257,14 +1274,21 @@ def country_stats(*, session: Session, actor: Actor) -> list[CountryStats]:
     ]
 
 
-def provider_stats(*, session: Session, actor: Actor) -> list[ProviderStats]:
+def provider_stats(
+    *,
+    session: Session,
+    actor: Actor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ProviderStats]:
     """Per hosting network (AS organisation): items reported and the median time from the
-    product's issue to the recipient's first "taken down" for the item."""
+    product's issue to the recipient's first "taken down" for the item; of the products whose
+    period overlaps [since, until) when given, else of all."""
     actor.require(Permission.PRODUCT_REPORT_ISSUE)
     rows = session.execute(
         select(ProductItem.id, ProductItem.observable_id, Product.issued_at)
         .join(Product, Product.id == ProductItem.product_id)
-        .where(sharing_service.readable_condition(actor, Product))
+        .where(sharing_service.readable_condition(actor, Product), *covering(since, until))
     ).all()
     hosting = networks(session, (row[1] for row in rows))
     taken_down: dict[int, datetime] = {}
