@@ -10,6 +10,7 @@ from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.intake.models import Submission
 from cyberfusion.intel.models import IntelObject
 from cyberfusion.observable.models import Occurrence
+from cyberfusion.product.models import Product
 
 
 def test_the_values_are_invented_names_under_country_code_domains() -> None:
@@ -29,9 +30,14 @@ def test_loading_stores_everything_once_and_again_changes_nothing(session: Sessi
     assert submitted > len(activity.rows())  # a third of each neighbour's share reported twice
     occurrences = session.scalar(select(func.count()).select_from(Occurrence))
     submissions = session.scalar(select(func.count()).select_from(Submission))
+    products = session.scalar(select(func.count()).select_from(Product))
+    # The week's reports: the countries the validated CERT data concerns, France among them.
+    cars = set(session.scalars(select(Product.country_code).where(Product.kind == "car")))
+    assert "FR" in cars and len(cars) > 10
     assert activity.load_activity(session=session) == submitted
     assert session.scalar(select(func.count()).select_from(Occurrence)) == occurrences
     assert session.scalar(select(func.count()).select_from(Submission)) == submissions
+    assert session.scalar(select(func.count()).select_from(Product)) == products
     countries = session.scalars(
         select(Jurisdiction.country_code).where(Jurisdiction.reason == "cctld-of").distinct()
     ).all()

@@ -1,12 +1,13 @@
 """Demo activity: a few hundred made-up indicators from several organisations, through intake.
 
 `make run` loads it after the demo world so that the map, the graph, correlation notices and
-products have something to show. Every value is invented: each name is a random six-character
-token between two words, registered directly under a country-code TLD (so the map has countries
-to colour) and vanishingly unlikely to exist. No IP address, phone number or account is used:
-any valid one belongs to someone (even Ofcom's drama numbers fail libphonenumber's checks). The
-set is the same on every machine (a fixed seed) and loading it twice changes nothing (intake is
-idempotent).
+products (the week's Cyber Activity Reports, issued by the hub) have something to show. Every
+value is invented: each name is a random six-character token between two words, registered
+directly under a country-code TLD (so the map has countries to colour) and vanishingly
+unlikely to exist. No IP address, phone number or account is used: any valid one belongs to
+someone (even Ofcom's drama numbers fail libphonenumber's checks). The set is the same on
+every machine (a fixed seed) and loading it twice changes nothing (intake is idempotent, and
+reports are issued only when there is something new).
 
 Tests and the live test servers load it only where they need it (`cyberfusion demo --no-activity`
 leaves it out): the rest rely on the small demo world alone.
@@ -18,14 +19,17 @@ import csv
 import io
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Role
 from cyberfusion.account.schemas import Actor
+from cyberfusion.core.time import utcnow
 from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel import service as intel_service
+from cyberfusion.product import service as product_service
 from cyberfusion.registry import service as registry_service
 from cyberfusion.sharing.models import Audience, Tlp
 from cyberfusion.sharing.schemas import LabelsIn
@@ -113,7 +117,9 @@ def _csv(chunk: list[Row], source: str) -> bytes:
 
 
 def load_activity(*, session: Session) -> int:
-    """Submit the demo activity from its sources; returns how many values were submitted."""
+    """Submit the demo activity from its sources, then issue the week's Cyber Activity Reports
+    (the countries the validated CERT data concerns get one; a second load finds nothing new);
+    returns how many values were submitted."""
     every = rows()
     rng = random.Random(SEED + 1)  # noqa: S311 - as above
     hub = registry_service.get_by_slug_or_raise(session=session, slug="hub")
@@ -147,4 +153,9 @@ def load_activity(*, session: Session) -> int:
                 reason="demo: CERT data checked by the fusion centre",
             )
         submitted += len(chunk)
+    # Whole days, so that loading again the same day asks for the same period: nothing new.
+    tomorrow = datetime.combine(utcnow().date() + timedelta(days=1), time.min, UTC)
+    product_service.issue_all_cars(
+        session=session, actor=analyst, since=tomorrow - timedelta(days=8), until=tomorrow
+    )
     return submitted
