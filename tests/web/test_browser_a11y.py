@@ -36,6 +36,7 @@ ANALYST_PAGES = (
     "/validation",
     "/notifications",
     "/products",
+    "/products/reaction",
 )
 ADMIN_PAGES = ("/admin",)
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]

@@ -14,7 +14,8 @@ from cyberfusion.account.permissions import Role
 from cyberfusion.core.time import utcnow
 from cyberfusion.product import service as product_service
 from cyberfusion.product.models import Product, ProductDelivery, ProductFeedback
-from cyberfusion.product.schemas import CarIssue
+from cyberfusion.product.schemas import CarIssue, FeedbackIn
+from tests.factories import account as account_factory
 from tests.factories import product as product_factory
 from tests.web.test_pages import _as, _token
 
@@ -238,3 +239,41 @@ def test_a_network_report_shows_its_scope_and_no_country(
     assert '<dd data-fact="scope"><code>network:90.12.34.0/24</code></dd>' in page
     assert "<dt>Country</dt>" not in page
     assert "90.12.34.56" in page
+
+
+def test_the_hub_sees_how_recipients_react_per_country_and_network(
+    session: Session, client: TestClient, car: Product
+) -> None:
+    officer = account_factory.actor(session, org="ncb-fr")
+    product_service.acknowledge(session=session, actor=officer, product_id=car.id)
+    items = product_service.items(session=session, actor=officer, product_id=car.id)
+    product_service.give_feedback(
+        session=session,
+        actor=officer,
+        product_id=car.id,
+        feedback_in=FeedbackIn(item_id=items[0].id, outcome="taken-down"),
+    )
+    _as(client, session, org="hub", role=Role.HUB_ANALYST)
+    assert 'href="/products/reaction"' in client.get("/products").text
+    page = client.get("/products/reaction").text
+    row = re.search(r'<tr data-country="FR">(.*?)</tr>', page, re.S)
+    assert row is not None
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row.group(1))
+    # products, acknowledged, median hours, indicators, with feedback, taken down, rate
+    assert cells[0:2] == ["1", "1"]
+    assert cells[3:6] == [str(len(items)), "1", "1"]
+    assert cells[6] == f"{round(100 / len(items))}%"
+    # A period before the report's: nothing delivered about it.
+    before = car.period_start.date() - timedelta(days=60)
+    earlier = client.get(
+        "/products/reaction",
+        params={"since": before.isoformat(), "until": (before + timedelta(days=7)).isoformat()},
+    ).text
+    assert "No product about this period has been delivered yet." in earlier
+    assert client.get("/products/reaction", params={"since": "soon"}).status_code == 422
+
+
+def test_a_recipient_may_not_open_the_reaction_page(session: Session, client: TestClient) -> None:
+    _as(client, session, org="ncb-fr")
+    assert 'href="/products/reaction"' not in client.get("/products").text
+    assert client.get("/products/reaction").status_code == 403

@@ -17,7 +17,7 @@ from babel.core import negotiate_locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from fastapi import Request
 
 DEFAULT = "en"
@@ -104,6 +104,11 @@ def direction(lang: str) -> str:
 
 def format_number(value: Any) -> str:
     return str(format_decimal(value, locale=current()))
+
+
+def format_share(value: float) -> str:
+    """A share between 0 and 1 as a percentage in the reader's language ("33 %", "33%")."""
+    return str(format_percent(value, locale=current()))
 
 
 def format_when(value: datetime | str | None, fmt: str = "medium") -> str:

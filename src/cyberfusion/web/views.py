@@ -53,6 +53,7 @@ templates.env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 templates.env.globals["version"] = __version__
 templates.env.filters["number"] = i18n.format_number
+templates.env.filters["percent"] = i18n.format_share
 templates.env.filters["when"] = i18n.format_when
 # A calendar day (agreement dates), without a time, in the reader's language.
 templates.env.filters["day"] = lambda value: format_date(
@@ -663,6 +664,46 @@ def products(request: Request, session: DbSession, actor: OptionalActor) -> Resp
         viewer,
         "products.html",
         products=[product_service.to_read(session=session, actor=actor, product=p) for p in rows],
+        may_issue=actor.can(Permission.PRODUCT_REPORT_ISSUE),
+    )
+
+
+@router.get("/products/reaction", response_class=HTMLResponse, response_model=None)
+def products_reaction(
+    request: Request, session: DbSession, actor: OptionalActor, since: str = "", until: str = ""
+) -> Response:
+    """How recipients react to the products: per country and per hosting network (issuers)."""
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    filters = {"since": since, "until": until}
+    error = None
+    countries: list[Any] = []
+    providers: list[Any] = []
+    try:
+        first, last = day(since, "since"), day(until, "until")
+        start = datetime.combine(first, time.min, UTC) if first else None
+        end = datetime.combine(last + timedelta(days=1), time.min, UTC) if last else None
+        countries = product_service.country_stats(
+            session=session, actor=actor, since=start, until=end
+        )
+        providers = product_service.provider_stats(
+            session=session, actor=actor, since=start, until=end
+        )
+    except ValidationFailed as exc:
+        error = exc.detail
+    except DomainError as exc:
+        return error_page(request, viewer, exc)
+    return show(
+        request,
+        viewer,
+        "reaction.html",
+        status_code=422 if error else 200,
+        filters=filters,
+        error=error,
+        countries=countries,
+        names=i18n.country_names(viewer.lang, [c.country for c in countries]),
+        providers=providers,
     )
 
 
