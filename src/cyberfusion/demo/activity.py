@@ -23,6 +23,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
+from cyberfusion.account import service as account_service
 from cyberfusion.account.permissions import Role
 from cyberfusion.account.schemas import Actor
 from cyberfusion.core.time import utcnow
@@ -71,6 +72,7 @@ SOURCES = (
     ("partner-bluewave", Role.PARTNER_ANALYST, LabelsIn(tlp=Tlp.AMBER, audience=Audience.MEMBERS)),
     ("ncb-fr", Role.OFFICER, LabelsIn(tlp=Tlp.AMBER, audience=Audience.COUNTRY)),
 )
+HUB_ANALYST = "analyst@hub.cyberfusion.example"  # a demo account (demo/service.py)
 HEADER = ("type", "value", "threat_type", "malware", "confidence", "comment")
 
 
@@ -122,8 +124,17 @@ def load_activity(*, session: Session) -> int:
     returns how many values were submitted."""
     every = rows()
     rng = random.Random(SEED + 1)  # noqa: S311 - as above
-    hub = registry_service.get_by_slug_or_raise(session=session, slug="hub")
-    analyst = Actor.for_organisation(hub, roles=(Role.HUB_ANALYST.value,), via="demo")
+    # The hub's demo analyst validates and issues, so registers and audit name a person.
+    hub_analyst = account_service.get_by_email(session=session, email=HUB_ANALYST)
+    analyst = (
+        account_service.actor_for(hub_analyst, via="demo")
+        if hub_analyst is not None
+        else Actor.for_organisation(
+            registry_service.get_by_slug_or_raise(session=session, slug="hub"),
+            roles=(Role.HUB_ANALYST.value,),
+            via="demo",
+        )
+    )
     submitted = 0
     for index, (slug, role, labels) in enumerate(SOURCES):
         org = registry_service.get_by_slug_or_raise(session=session, slug=slug)
