@@ -17,7 +17,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/cyberfusion db upgrade
-	$(BIN)/cyberfusion demo
+	$(BIN)/cyberfusion demo --url http://$(HOST):$(PORT)
 	$(BIN)/cyberfusion serve --host $(HOST) --port $(PORT)
 
 # Lint, type-check, then the suite (SQLite unless CYBERFUSION_TEST_DATABASE_URL is set).

@@ -381,8 +381,9 @@ def test_end_to_end_upgrade_demo_key_serve_and_verify(tmp_path: Path) -> None:
 
         upgraded = run("db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
-        first = run("demo")
+        first = run("demo", "--url", "http://127.0.0.1:8123/")
         assert first.returncode == 0, first.stderr
+        assert first.stdout.splitlines()[-1] == "Sign in at http://127.0.0.1:8123/login"
         after_first = _counts(url)
         second = run("demo")
         assert second.returncode == 0, second.stderr

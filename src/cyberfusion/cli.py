@@ -122,6 +122,9 @@ def demo(
         bool,
         typer.Option(help="also submit the made-up demo activity (about 800 values)"),
     ] = True,
+    url: Annotated[
+        str, typer.Option(help="where the server will answer, for the sign-in line")
+    ] = "http://127.0.0.1:8000",
 ) -> None:
     """Load the demo world (idempotent) and print how to sign in."""
     from cyberfusion.demo import activity as demo_activity
@@ -154,7 +157,7 @@ def demo(
         out.print(f"  {user.email:48} {user.role:16} {factor}", highlight=False, soft_wrap=True)
     if activity:
         out.print(f"Demo activity: {n_values} made-up values from six organisations.")
-    out.print("Sign in at http://127.0.0.1:8000/login", highlight=False)
+    out.print(f"Sign in at {url.rstrip('/')}/login", highlight=False)
 
 
 @org_app.command("add")
