@@ -277,3 +277,64 @@ def test_a_recipient_may_not_open_the_reaction_page(session: Session, client: Te
     _as(client, session, org="ncb-fr")
     assert 'href="/products/reaction"' not in client.get("/products").text
     assert client.get("/products/reaction").status_code == 403
+
+
+def test_the_hub_issues_a_car_and_an_assessment_from_the_products_page(
+    session: Session, client: TestClient
+) -> None:
+    product_factory.submit(session, "partner-northwind", ROWS)
+    _as(client, session, org="hub", role=Role.HUB_ANALYST)
+    token = _token(client, "/products")
+    since = (utcnow().date() - timedelta(days=2)).isoformat()
+    issued = client.post(
+        "/products/cars",
+        data={"csrf_token": token, "country": "FR", "since": since},
+        follow_redirects=False,
+    )
+    assert issued.status_code == 303
+    product_id = int(issued.headers["location"].rsplit("/", 1)[1])
+    car = session.get(Product, product_id)
+    assert car is not None and (car.kind, car.country_code) == ("car", "FR")
+    again = client.post(
+        "/products/cars",
+        data={"csrf_token": token, "country": "FR", "since": since},
+        follow_redirects=False,
+    )
+    assert again.headers["location"] == "/products?notice=nothing-new"
+    notice = client.get(again.headers["location"]).text
+    assert "Nothing new to report for that country and period." in notice
+    assessed = client.post(
+        "/products/assessments",
+        data={"csrf_token": token, "scope": "country", "country": "FR", "since": since},
+        follow_redirects=False,
+    )
+    assert assessed.status_code == 303
+    assessment = session.get(Product, int(assessed.headers["location"].rsplit("/", 1)[1]))
+    assert assessment is not None
+    assert (assessment.kind, assessment.scope) == ("assessment", "country:FR")
+    bad = client.post(
+        "/products/assessments",
+        data={"csrf_token": token, "scope": "country", "country": "FR", "since": "yesterday"},
+    )
+    assert bad.status_code == 422
+    assert (
+        '<p class="error card" role="alert">since: Input should be a valid datetime or date'
+        in bad.text
+    )
+    forged = client.post(
+        "/products/cars", data={"csrf_token": "forged", "country": "FR", "since": since}
+    )
+    assert forged.status_code == 403
+
+
+def test_a_recipient_neither_sees_nor_uses_the_issuing_forms(
+    session: Session, client: TestClient
+) -> None:
+    _as(client, session, org="ncb-fr")
+    page = client.get("/products").text
+    assert 'action="/products/cars"' not in page
+    token = _token(client, "/products")
+    refused = client.post(
+        "/products/cars", data={"csrf_token": token, "country": "FR", "since": "2026-11-01"}
+    )
+    assert refused.status_code == 403

@@ -87,6 +87,11 @@ def list_countries(*, session: Session) -> Sequence[Country]:
     ).all()
 
 
+def list_regions(*, session: Session) -> Sequence[Region]:
+    """The five regions of the desks."""
+    return session.scalars(select(Region).order_by(Region.code)).all()
+
+
 def get_by_slug(*, session: Session, slug: str) -> Organisation | None:
     return session.scalars(select(Organisation).where(Organisation.slug == slug)).one_or_none()
 

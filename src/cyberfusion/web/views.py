@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cyberfusion import __version__
@@ -25,7 +26,7 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.api.deps import DbSession, OptionalActor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.config import get_settings
-from cyberfusion.core.errors import DomainError, NotFound, ValidationFailed
+from cyberfusion.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from cyberfusion.enrichment import service as enrichment_service
 from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
@@ -34,11 +35,19 @@ from cyberfusion.notification import service as notification_service
 from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.types import ObservableType
 from cyberfusion.partner import service as partner_service
+from cyberfusion.product import assessment as assessment_service
 from cyberfusion.product import charts
 from cyberfusion.product import service as product_service
 from cyberfusion.product.models import Outcome, ProductKind
 from cyberfusion.product.render import LISTED_PER_GROUP
-from cyberfusion.product.schemas import FeedbackIn, ProductFormat, ProductItemRead
+from cyberfusion.product.schemas import (
+    AssessmentAudience,
+    AssessmentIssue,
+    CarIssue,
+    FeedbackIn,
+    ProductFormat,
+    ProductItemRead,
+)
 from cyberfusion.registry import service as registry_service
 from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing.models import Audience, Tlp
@@ -651,21 +660,123 @@ def validate_record(
 
 
 @router.get("/products", response_class=HTMLResponse, response_model=None)
-def products(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+def products(
+    request: Request, session: DbSession, actor: OptionalActor, notice: str = ""
+) -> Response:
     viewer = viewer_of(request, session, actor)
     if viewer is None:
         return to_login()
+    return _products_page(request, viewer, notice=notice)
+
+
+def _products_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    session, actor = viewer.session, viewer.actor
     try:
         rows = product_service.list_(session=session, actor=actor, limit=200)
     except DomainError as exc:
         return error_page(request, viewer, exc)
+    may_issue = actor.can(Permission.PRODUCT_REPORT_ISSUE)
+    countries = (
+        sorted(
+            i18n.country_names(
+                viewer.lang, [c.iso2 for c in registry_service.list_countries(session=session)]
+            ).items(),
+            key=lambda item: item[1],
+        )
+        if may_issue
+        else []
+    )
     return show(
         request,
         viewer,
         "products.html",
+        status_code=422 if error else 200,
         products=[product_service.to_read(session=session, actor=actor, product=p) for p in rows],
-        may_issue=actor.can(Permission.PRODUCT_REPORT_ISSUE),
+        may_issue=may_issue,
+        notice=ISSUE_NOTICES.get(notice),
+        error=error,
+        form=form or {},
+        countries=countries,
+        regions=registry_service.list_regions(session=session) if may_issue else [],
+        audiences=[a.value for a in AssessmentAudience if a != AssessmentAudience.ORGANISATIONS],
     )
+
+
+ISSUE_NOTICES = {"nothing-new": N_("Nothing new to report for that country and period.")}
+
+
+def _issue_error(exc: ValidationError | DomainError) -> str:
+    if isinstance(exc, DomainError):
+        return exc.detail
+    first = exc.errors()[0]
+    # The field, not the member of a union type pydantic tried last ("since.datetime").
+    where = str(first["loc"][0]) if first["loc"] else ""
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+@router.post("/products/cars", response_model=None)
+async def issue_car_form(request: Request, session: DbSession, actor: OptionalActor) -> Response:
+    """The hub issues one country's Cyber Activity Report from the products page."""
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    auth.check_csrf(request, form.get("csrf_token", ""))
+    try:
+        car_in = CarIssue(
+            country=form.get("country") or None,
+            since=form.get("since") or None,
+            until=form.get("until") or None,
+        )
+        result = product_service.issue_car(session=session, actor=actor, car_in=car_in)
+    except PermissionDenied as exc:
+        return error_page(request, viewer, exc)
+    except (ValidationError, DomainError) as exc:
+        with i18n.using(viewer.lang):
+            return _products_page(request, viewer, error=_issue_error(exc), form=form)
+    if result.product is None or not result.issued:
+        return RedirectResponse("/products?notice=nothing-new", status_code=303)
+    return RedirectResponse(f"/products/{result.product.id}", status_code=303)
+
+
+@router.post("/products/assessments", response_model=None)
+async def issue_assessment_form(
+    request: Request, session: DbSession, actor: OptionalActor
+) -> Response:
+    """The hub issues a threat assessment from the products page."""
+    viewer = viewer_of(request, session, actor)
+    if viewer is None:
+        return to_login()
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    auth.check_csrf(request, form.get("csrf_token", ""))
+    scope = form.get("scope") or "global"
+    try:
+        assessment_in = AssessmentIssue.model_validate(
+            {
+                "scope": scope,
+                "country": (form.get("country") or None) if scope == "country" else None,
+                "region": (form.get("region") or None) if scope == "region" else None,
+                "since": form.get("since") or None,
+                "until": form.get("until") or None,
+                "audience": form.get("audience") or "hub",
+            }
+        )
+        product = assessment_service.issue_assessment(
+            session=session, actor=actor, assessment_in=assessment_in
+        )
+    except PermissionDenied as exc:
+        return error_page(request, viewer, exc)
+    except (ValidationError, DomainError) as exc:
+        with i18n.using(viewer.lang):
+            return _products_page(request, viewer, error=_issue_error(exc), form=form)
+    return RedirectResponse(f"/products/{product.id}", status_code=303)
 
 
 @router.get("/products/reaction", response_class=HTMLResponse, response_model=None)
