@@ -44,3 +44,14 @@ def test_in_ids_takes_more_ids_than_a_statement_takes_parameters(session: Sessio
         )
         == every
     )
+
+
+def test_in_ids_takes_string_ids_too(session: Session) -> None:
+    slugs = sorted(session.scalars(select(Organisation.slug)).all())
+    wanted = [*slugs[:3], "no-such-organisation"]
+    found = session.scalars(
+        select(Organisation.slug)
+        .where(in_ids(session, Organisation.slug, wanted))
+        .order_by(Organisation.slug)
+    ).all()
+    assert found == slugs[:3]

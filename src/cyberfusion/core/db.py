@@ -16,6 +16,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    String,
     any_,
     create_engine,
     event,
@@ -178,15 +179,19 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
         pg_cursor.close()
 
 
-def in_ids(session: Session, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
-    """`column IN ids` with the ids as one bound array, however many there are: `= ANY` of an
-    integer array on PostgreSQL, `IN (SELECT value FROM json_each(?))` on SQLite. Both plan an
-    index probe per id; neither renders, sends and parses a parameter per id, which for
-    thousands of ids costs more than the query itself."""
+def in_ids(
+    session: Session, column: Any, ids: Sequence[int] | Sequence[str]
+) -> ColumnElement[bool]:
+    """`column IN ids` with the ids (integers, or strings such as STIX ids) as one bound
+    array, however many there are: `= ANY` of a typed array on PostgreSQL,
+    `IN (SELECT value FROM json_each(?))` on SQLite. Both plan an index probe per id; neither
+    renders, sends and parses a parameter per id, which for thousands of ids costs more than
+    the query itself."""
     if session.get_bind().dialect.name == "postgresql":
         # A typed array parameter, not a cast of text: the planner then knows the values (its
         # estimate, and a hashed lookup if it scans), where a cast is opaque until run time.
-        condition: ColumnElement[bool] = column == any_(literal(list(ids), ARRAY(Integer)))
+        element = String if ids and isinstance(ids[0], str) else Integer
+        condition: ColumnElement[bool] = column == any_(literal(list(ids), ARRAY(element)))
         return condition
     values = func.json_each(json.dumps(list(ids))).table_valued("value")
     in_values: ColumnElement[bool] = column.in_(select(values.c.value))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import ARRAY, String, any_, bindparam, column, func, null, select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,6 +36,7 @@ from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
 from cyberfusion.core.canonical import content_hash
 from cyberfusion.core.config import get_settings
+from cyberfusion.core.db import in_ids
 from cyberfusion.core.errors import NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.intake import bulk
@@ -723,31 +724,23 @@ def _mark_existing(session: Session, org_id: int, candidates: Sequence[_Candidat
     for cand in candidates:
         by_id.setdefault(str(cand.parsed.content["id"]), []).append(cand)
     ids = list(by_id)
-    # The ids of a chunk go in as ONE bound value (an array on PostgreSQL, a JSON array that
-    # json_each unpacks on SQLite): an IN list of 5,000 placeholders costs more to render and
-    # parse than the lookup itself.
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    wanted: Any = (
-        any_(bindparam("ids", type_=ARRAY(String)))
-        if postgresql
-        else select(column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
-    )
     # Stored content is read (and decoded) only where a generated object may need comparing:
     # re-sending a large bundle must not load back every object it already stored.
     generated = any(cand.parsed.generated for cand in candidates)
-    statement = select(
+    columns = (
         IntelObject.stix_id,
         IntelObject.modified,
         IntelObject.content_hash,
         IntelObject.content if generated else null().label("content"),
-    ).where(
-        IntelObject.owner_org_id == org_id,
-        IntelObject.stix_id == wanted if postgresql else IntelObject.stix_id.in_(wanted),
     )
     for start in range(0, len(ids), _CHUNK):
+        # The ids of a chunk go in as ONE bound array (`in_ids`), not 20,000 parameters.
         chunk = ids[start : start + _CHUNK]
-        bound = chunk if postgresql else orjson.dumps(chunk).decode()
-        rows = session.execute(statement, {"ids": bound}).all()
+        rows = session.execute(
+            select(*columns).where(
+                IntelObject.owner_org_id == org_id, in_ids(session, IntelObject.stix_id, chunk)
+            )
+        ).all()
         for stix_id, modified, digest, content in rows:
             for cand in by_id.get(stix_id, []):
                 if not cand.accepted:

@@ -27,9 +27,8 @@ def _parsed(model: type[M], fields: dict[str, Any]) -> M:
     try:
         return model.model_validate(sent)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "form"
-        raise ValidationFailed(f"{where}: {first['msg']}", field=where) from exc
+        where, problem = web_views.form_problem(exc)
+        raise ValidationFailed(problem, field=where) from exc
 
 
 def _done(agreement_id: int, what: str) -> RedirectResponse:

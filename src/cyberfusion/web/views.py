@@ -196,6 +196,13 @@ def error_page(request: Request, viewer: Viewer, exc: DomainError) -> HTMLRespon
     )
 
 
+def member_country_choices(viewer: Viewer) -> list[tuple[str, str]]:
+    """(code, name) of every member country for a select, named and sorted in the reader's
+    language."""
+    codes = [c.iso2 for c in registry_service.list_countries(session=viewer.session)]
+    return sorted(i18n.country_names(viewer.lang, codes).items(), key=lambda item: item[1])
+
+
 def viewer_of(request: Request, session: Session, actor: Actor) -> Viewer | None:
     if actor.is_anonymous or actor.email is None:
         return None
@@ -454,12 +461,7 @@ def search(
         types=list(intel_service.count_by(session=session, actor=actor, column="stix_type")),
         tlps=[t.value for t in Tlp],
         statuses=STATUSES,
-        countries=sorted(
-            i18n.country_names(
-                viewer.lang, [c.iso2 for c in registry_service.list_countries(session=session)]
-            ).items(),
-            key=lambda item: item[1],
-        ),
+        countries=member_country_choices(viewer),
         sources=registry_service.list_(session=session),
     )
 
@@ -683,16 +685,7 @@ def _products_page(
     except DomainError as exc:
         return error_page(request, viewer, exc)
     may_issue = actor.can(Permission.PRODUCT_REPORT_ISSUE)
-    countries = (
-        sorted(
-            i18n.country_names(
-                viewer.lang, [c.iso2 for c in registry_service.list_countries(session=session)]
-            ).items(),
-            key=lambda item: item[1],
-        )
-        if may_issue
-        else []
-    )
+    countries = member_country_choices(viewer) if may_issue else []
     return show(
         request,
         viewer,
@@ -712,13 +705,16 @@ def _products_page(
 ISSUE_NOTICES = {"nothing-new": N_("Nothing new to report for that country and period.")}
 
 
-def _issue_error(exc: ValidationError | DomainError) -> str:
-    if isinstance(exc, DomainError):
-        return exc.detail
+def form_problem(exc: ValidationError) -> tuple[str, str]:
+    """The first problem of a form checked with an API input model: (field, "field: why")."""
     first = exc.errors()[0]
     # The field, not the member of a union type pydantic tried last ("since.datetime").
-    where = str(first["loc"][0]) if first["loc"] else ""
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+    where = str(first["loc"][0]) if first["loc"] else "form"
+    return where, f"{where}: {first['msg']}"
+
+
+def _issue_error(exc: ValidationError | DomainError) -> str:
+    return exc.detail if isinstance(exc, DomainError) else form_problem(exc)[1]
 
 
 @router.post("/products/cars", response_model=None)
