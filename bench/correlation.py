@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/correlation.py [--observables 200000] [--preload 0] [--maltrail PATH]
            [--db sqlite,postgresql] [--orgs 4] [--shared 0.3] [--lookups 1000]
            [--batch 250000] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+           [--snapshot NAME]
 
 On a new database (migrated, demo world loaded) per engine:
 
@@ -13,7 +14,10 @@ On a new database (migrated, demo world loaded) per engine:
    links, corroboration or notices), so that a database of 10 million observables is built in
    minutes rather than hours. It makes `observable` and `occurrence`, which every correlation
    query searches, as large as they would be; its own time is printed but is not the figure.
-   On PostgreSQL an ANALYZE follows, as autovacuum would.
+   On PostgreSQL an ANALYZE follows, as autovacuum would. With `--snapshot NAME` the
+   preloaded database is kept (PostgreSQL: a database NAME; SQLite: the file
+   var/bench/NAME.sqlite3) and later runs with the same NAME start from a copy of it
+   (`CREATE DATABASE ... TEMPLATE`, or a file copy), migrated to the current head.
 
 1. Intake. `--observables` distinct values (45% names under 2,000 registered domains, 25%
    URLs on those names, 30% IPv4 addresses and /24 blocks), each reported by one organisation
@@ -43,15 +47,18 @@ import argparse
 import hashlib
 import importlib.util
 import random
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 _HERE = Path(__file__).resolve().parent
@@ -61,6 +68,7 @@ bench_intake = importlib.util.module_from_spec(_spec)
 sys.modules["bench_intake"] = bench_intake
 _spec.loader.exec_module(bench_intake)
 
+_SNAPSHOTS = _HERE.parent / "var" / "bench"
 REPORTERS = ["cert-fr", "cert-ng", "cert-br", "partner-northwind", "cert-sg", "cert-jo"]
 HUB_USER = "analyst@hub.cyberfusion.example"
 WORDS = ["secure", "login", "update", "verify", "account", "pay", "mail", "cdn", "api", "bank"]
@@ -244,7 +252,6 @@ def correlate_pending(engine: Engine) -> tuple[float, int, float, float]:
     it in enrichment, CPU seconds of this process in it). The machines are shared: the CPU
     time of the process (the job's Python and, on SQLite, the database engine) moves less with
     the load than the wall time."""
-    from contextlib import contextmanager
 
     from cyberfusion.correlation import jobs as correlation_jobs
     from cyberfusion.enrichment import service as enrichment_service
@@ -400,13 +407,104 @@ def storage(engine: Engine) -> None:
     )
 
 
+def _snapshot_exists(kind: str, args: argparse.Namespace) -> bool:
+    if kind == "sqlite":
+        return (_SNAPSHOTS / f"{args.snapshot}.sqlite3").exists()
+    admin = create_engine(make_url(args.pg_url))
+    try:
+        with admin.connect() as conn:
+            return bool(
+                conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": args.snapshot},
+                ).scalar()
+            )
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def from_snapshot(kind: str, args: argparse.Namespace, tmp: Path) -> Iterator[Engine]:
+    """A copy of the snapshot `args.snapshot`, migrated to the current head; removed
+    afterwards (the snapshot stays)."""
+    from cyberfusion.core.db import make_engine
+    from cyberfusion.core.migrate import upgrade
+    from cyberfusion.core.tables import import_all
+
+    import_all()
+    began = time.perf_counter()
+    admin = None
+    name = ""
+    if kind == "sqlite":
+        target = tmp / f"bench-{args.snapshot}.sqlite3"
+        shutil.copyfile(_SNAPSHOTS / f"{args.snapshot}.sqlite3", target)
+        url = f"sqlite:///{target}"
+    else:
+        base = make_url(args.pg_url)
+        name = f"cf_bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{args.snapshot}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    print(f"  copied snapshot {args.snapshot} in {time.perf_counter() - began:.1f} s", flush=True)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def save_snapshot(kind: str, engine: Engine, args: argparse.Namespace) -> None:
+    """Keep the preloaded database as `args.snapshot` for later runs."""
+    began = time.perf_counter()
+    if kind == "sqlite":
+        _SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        target = _SNAPSHOTS / f"{args.snapshot}.sqlite3"
+        # The last connection to close checkpoints the write-ahead log into the file.
+        engine.dispose()
+        assert engine.url.database is not None
+        shutil.copyfile(engine.url.database, target)
+    else:
+        current = engine.url.database
+        engine.dispose()
+        admin = create_engine(make_url(args.pg_url), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{args.snapshot}" TEMPLATE "{current}"'))
+        finally:
+            admin.dispose()
+    print(f"  saved snapshot {args.snapshot} in {time.perf_counter() - began:.1f} s", flush=True)
+
+
 def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
     values = generate(args.observables)
     lists = assign(values, args.orgs, args.shared)
     print(f"\n== {kind}: {len(values):,} values, {sum(map(len, lists.values())):,} reports")
-    with bench_intake.fresh_database(kind, args.pg_url, tmp) as engine:
-        if args.preload:
+    if kind == "postgresql":
+        admin = create_engine(make_url(args.pg_url))
+        with admin.connect() as conn:
+            settings = {
+                setting: conn.exec_driver_sql(f"SHOW {setting}").scalar()
+                for setting in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit")
+            }
+        admin.dispose()
+        print("  server: " + ", ".join(f"{key}={value}" for key, value in settings.items()))
+    reuse = bool(args.snapshot) and _snapshot_exists(kind, args)
+    opened = (
+        from_snapshot(kind, args, tmp)
+        if reuse
+        else bench_intake.fresh_database(kind, args.pg_url, tmp)
+    )
+    with opened as engine:
+        if args.preload and not reuse:
             preload(engine, args.preload, args, tmp)
+            if args.snapshot:
+                save_snapshot(kind, engine, args)
         seconds, inline, rows = intake(engine, lists, args.batch, tmp)
         # A server or worker loads the shipped data once when it starts (`cyberfusion serve`
         # does so ahead); it is not part of correlating a batch.
@@ -457,6 +555,11 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=250_000)
     parser.add_argument("--pg-url", default=bench_intake.DEFAULT_PG)
+    parser.add_argument(
+        "--snapshot",
+        default="",
+        help="keep the preloaded database under this name and start later runs from a copy",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         for kind in args.db.split(","):
