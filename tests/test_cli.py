@@ -26,7 +26,9 @@ import cyberfusion.cli as cli_module
 from cyberfusion.account import service as account_service
 from cyberfusion.account.models import ApiKey, User
 from cyberfusion.audit.models import AuditEntry
-from cyberfusion.core.db import make_engine
+from cyberfusion.core.db import bulk_insert, make_engine
+from cyberfusion.core.time import utcnow
+from cyberfusion.observable.models import Observable
 from cyberfusion.registry import service as registry_service
 from cyberfusion.registry.models import Organisation
 from tests.conftest import fresh_database
@@ -454,3 +456,37 @@ def test_end_to_end_upgrade_demo_key_serve_and_verify(tmp_path: Path) -> None:
         assert verified.returncode == 0, verified.stderr
         entries = _counts(url)[2]
         assert verified.stdout == f"audit log intact: {entries} entries\n"
+
+
+def test_db_check_exits_0_when_every_derived_row_refers_to_something(
+    session: Session, cli: Cli
+) -> None:
+    result = cli("db", "check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "every derived row refers to an existing observable and country\n"
+
+
+def test_db_check_exits_1_naming_the_rows_that_refer_to_nothing(session: Session, cli: Cli) -> None:
+    missing = (session.scalar(select(func.max(Observable.id))) or 0) + 1
+    bulk_insert(
+        session,
+        "observable_assessment",
+        [
+            {
+                "observable_id": missing,
+                "reporters": 2,
+                "reports": 2,
+                "assessment": "corroborated",
+                "confidence": 70,
+                "first_reported_at": utcnow(),
+                "last_reported_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        ],
+    )
+    result = cli("db", "check")
+    assert result.exit_code == 1
+    assert (
+        f"observable_assessment.observable_id: 1 row(s) refer to no observable.id ({missing})"
+        in result.output
+    )

@@ -75,6 +75,25 @@ def db_upgrade() -> None:
     out.print("database is at the latest schema version")
 
 
+@db_app.command("check")
+def db_check() -> None:
+    """Check the references the derived tables keep without foreign keys: exit 0 when every
+    flag, enrichment, jurisdiction, link and assessment refers to an existing observable (and
+    country), 1 listing those that do not."""
+    from cyberfusion.observable import integrity
+
+    with unit_of_work() as session:
+        broken = integrity.broken_references(session=session)
+    if not broken:
+        out.print("every derived row refers to an existing observable and country")
+        return
+    for reference in broken:
+        err.print(
+            f"[red]broken reference:[/red] {reference.describe()}", highlight=False, soft_wrap=True
+        )
+    raise typer.Exit(1)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",

@@ -41,9 +41,10 @@ class ObservableLink(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    observable_id: Mapped[int] = mapped_column(ForeignKey("observable.id", ondelete="CASCADE"))
+    # observable.id both; no foreign keys (migration 0018, `cyberfusion db check`).
+    observable_id: Mapped[int] = mapped_column()
     kind: Mapped[str] = mapped_column(String(24))
-    target_id: Mapped[int] = mapped_column(ForeignKey("observable.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column()
     # The intel object that stated the link (resolves-to); None for links implied by the value.
     intel_object_id: Mapped[int | None] = mapped_column(
         ForeignKey("intel_object.id", ondelete="CASCADE")
@@ -58,9 +59,8 @@ class ObservableAssessment(Base):
 
     __tablename__ = "observable_assessment"
 
-    observable_id: Mapped[int] = mapped_column(
-        ForeignKey("observable.id", ondelete="CASCADE"), primary_key=True
-    )
+    # observable.id; no foreign key (migration 0018, `cyberfusion db check`).
+    observable_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     reporters: Mapped[int] = mapped_column(Integer)
     reports: Mapped[int] = mapped_column(Integer)
     assessment: Mapped[str] = mapped_column(String(24), index=True)

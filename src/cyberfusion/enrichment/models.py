@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cyberfusion.core.db import Base
@@ -51,7 +51,7 @@ class ObservableFlag(Base):
     __table_args__ = (UniqueConstraint("observable_id", "source", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    observable_id: Mapped[int] = mapped_column(ForeignKey("observable.id", ondelete="CASCADE"))
+    observable_id: Mapped[int] = mapped_column()  # observable.id, no foreign key: see 0018
     source: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(255))
     # The list's own version (MISP lists are versioned one by one), or the registry's.
@@ -69,7 +69,7 @@ class Enrichment(Base):
     __table_args__ = (Index("ix_enrichment_observable_id_kind", "observable_id", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    observable_id: Mapped[int] = mapped_column(ForeignKey("observable.id", ondelete="CASCADE"))
+    observable_id: Mapped[int] = mapped_column()  # observable.id, no foreign key: see 0018
     kind: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]]
     source: Mapped[str] = mapped_column(String(32))  # geoip2fast, publicsuffixlist, ...
@@ -86,8 +86,8 @@ class Jurisdiction(Base):
     __table_args__ = (UniqueConstraint("observable_id", "country_code", "reason"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    observable_id: Mapped[int] = mapped_column(ForeignKey("observable.id", ondelete="CASCADE"))
-    country_code: Mapped[str] = mapped_column(ForeignKey("country.iso2"), index=True)
+    observable_id: Mapped[int] = mapped_column()  # observable.id, no foreign key: see 0018
+    country_code: Mapped[str] = mapped_column(String(2), index=True)  # country.iso2
     reason: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
