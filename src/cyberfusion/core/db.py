@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -168,13 +169,24 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
         finally:
             cursor.close()
         return
-    # Table and column names come from the callers' models; the values go through COPY.
+    # Table and column names come from the callers' models; the values go through COPY. The
+    # JSON columns are known from the metadata, not found by testing every cell.
+    sql_table = Base.metadata.tables[table]
+    json_at = [i for i, name in enumerate(columns) if isinstance(sql_table.c[name].type, JSON)]
     copy_statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     pg_cursor: Any = connection.connection.cursor()
     try:
         with pg_cursor.copy(copy_statement) as copy:
+            if not json_at:
+                for row in rows:
+                    copy.write_row(tuple(row.values()))
+                return
             for row in rows:
-                copy.write_row([json.dumps(v) if isinstance(v, dict) else v for v in row.values()])
+                cells = list(row.values())
+                for i in json_at:
+                    if cells[i] is not None:
+                        cells[i] = orjson.dumps(cells[i], option=orjson.OPT_NON_STR_KEYS).decode()
+                copy.write_row(cells)
     finally:
         pg_cursor.close()
 
