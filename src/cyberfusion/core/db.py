@@ -7,15 +7,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import orjson
+import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
 from sqlalchemy import (
     JSON,
     ColumnElement,
     DateTime,
     Engine,
-    Integer,
     MetaData,
     String,
     any_,
@@ -28,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from cyberfusion.core.config import get_settings
 from cyberfusion.core.time import as_utc
@@ -77,6 +79,44 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+class _IntIds:
+    """Integer ids bound as one PostgreSQL bigint[] parameter (see `in_ids`). Not a tuple or a
+    list: the driver's own adapters for those would be found first."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = ids
+
+
+class _BigIntArray(UserDefinedType[Any]):
+    """bigint[] for a bound `_IntIds`: no bind processing in SQLAlchemy, no cast rendered;
+    psycopg sends the parameter with the type its dumper names."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "BIGINT[]"
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+_BIGINT_ARRAY = _BigIntArray()
+
+
+class _IntIdsDumper(Dumper):
+    oid = postgres.types["int8"].array_oid
+
+    def dump(self, obj: Any) -> bytes:
+        return ("{" + ",".join(map(str, obj.ids)) + "}").encode()
+
+
+# Globally, at import: SQLAlchemy's psycopg dialect copies the global adapters when an engine
+# is created, so a later registration would not reach it.
+psycopg.adapters.register_dumper(_IntIds, _IntIdsDumper)
 
 
 def make_engine(url: str) -> Engine:
@@ -202,8 +242,13 @@ def in_ids(
     if session.get_bind().dialect.name == "postgresql":
         # A typed array parameter, not a cast of text: the planner then knows the values (its
         # estimate, and a hashed lookup if it scans), where a cast is opaque until run time.
-        element = String if ids and isinstance(ids[0], str) else Integer
-        condition: ColumnElement[bool] = column == any_(literal(list(ids), ARRAY(element)))
+        if ids and isinstance(ids[0], str):
+            condition: ColumnElement[bool] = column == any_(literal(list(ids), ARRAY(String)))
+        else:
+            # Integers go out as one bigint[] literal written in C (`_IntIdsDumper`), not
+            # through the driver's element-by-element list adapter.
+            numbers = cast(Sequence[int], ids)
+            condition = column == any_(literal(_IntIds(numbers), _BIGINT_ARRAY))
         return condition
     values = func.json_each(json.dumps(list(ids))).table_valued("value")
     in_values: ColumnElement[bool] = column.in_(select(values.c.value))
