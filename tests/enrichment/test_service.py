@@ -569,6 +569,62 @@ def test_batches_larger_than_one_round_trip(session: Session) -> None:
     assert stored == summary.jurisdictions == 4500
 
 
+def _stored(session: Session, ids: list[int]) -> tuple[list[tuple[object, ...]], ...]:
+    return (
+        sorted(
+            (row.observable_id, row.kind, json.dumps(row.data, sort_keys=True))
+            for row in session.scalars(select(Enrichment).where(Enrichment.observable_id.in_(ids)))
+        ),
+        sorted(
+            (row.observable_id, row.country_code, row.reason)
+            for row in session.scalars(
+                select(Jurisdiction).where(Jurisdiction.observable_id.in_(ids))
+            )
+        ),
+        sorted(
+            (row.observable_id, row.source, row.name)
+            for row in session.scalars(
+                select(ObservableFlag).where(ObservableFlag.observable_id.in_(ids))
+            )
+        ),
+    )
+
+
+def test_several_chunks_store_what_one_chunk_stores(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of two observables (each chunk reads, works out and writes its own rows) store
+    # the same rows as one chunk of all of them.
+    values = [
+        ("ipv4-addr", "81.2.69.142"),
+        ("ipv4-addr", "10.1.2.3"),
+        ("ipv4-addr", "8.8.8.8"),
+        ("domain-name", "login.example.fr"),
+        ("domain-name", "google.com"),
+        ("url", "http://81.2.69.142:8080/gate.php"),
+        ("url", "https://pay.example.de/x"),
+        ("email-addr", "boss@example.co.uk"),
+        ("phone-number", "+33612345678"),
+    ]
+    rows = [observable(session, kind, value) for kind, value in values]
+    ids = [row.id for row in rows]
+    reporter = account.actor(session, org="ncb-fr")
+    for row in rows:
+        report(session, reporter, row)
+    in_one = session.begin_nested()
+    whole = enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    expected = _stored(session, ids)
+    in_one.rollback()
+    assert _stored(session, ids) == ([], [], [])
+
+    monkeypatch.setattr(enrichment_service, "_CHUNK", 2)
+    chunked = enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    assert chunked == whole
+    assert _stored(session, ids) == expected
+    enrichments, places, flags = expected
+    assert len(enrichments) >= len(values) and places and flags
+
+
 def test_nothing_to_do(session: Session) -> None:
     assert enrichment_service.enrich_observables(
         session=session, observable_ids=[]
