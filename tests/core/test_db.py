@@ -1,11 +1,15 @@
-"""`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`."""
+"""`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`; JSON text."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cyberfusion.core.db import in_ids
+from cyberfusion.core.db import in_ids, json_text
 from cyberfusion.registry.models import Organisation
 
 
@@ -55,3 +59,14 @@ def test_in_ids_takes_string_ids_too(session: Session) -> None:
         .order_by(Organisation.slug)
     ).all()
     assert found == slugs[:3]
+
+
+def test_json_text_writes_what_json_dumps_would_read_back_the_same() -> None:
+    value = {"country": "FR", "n": 3, "nested": [1.5, None, True], "é": "ü"}
+    assert json.loads(json_text(value)) == value
+    # What orjson refuses still goes through json.dumps, as before.
+    assert json.loads(json_text({"big": 2**70})) == {"big": 2**70}
+    assert json.loads(json_text({1: "a"})) == {"1": "a"}
+    # Date-times were refused before and still are.
+    with pytest.raises(TypeError):
+        json_text({"at": datetime(2026, 11, 29, tzinfo=UTC)})
