@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
-from cyberfusion.core.db import bulk_insert, in_ids
+from cyberfusion.core.db import bulk_insert, in_ids, plain
 from cyberfusion.core.errors import NotFound
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.correlation.models import (
@@ -106,7 +106,7 @@ def after_intake(*, session: Session, submission_id: int) -> CorrelationSummary:
 def _submission_reports(session: Session, submission_id: int) -> dict[int, set[int]]:
     """Observable -> the labels the submission reported it under."""
     found: dict[int, set[int]] = defaultdict(set)
-    rows = session.execute(
+    rows = plain(session).execute(
         select(Occurrence.observable_id, Occurrence.label_id).where(
             Occurrence.submission_id == submission_id
         )
@@ -124,16 +124,21 @@ def _others(
     plan is an index probe per value whatever the planner knows of the tables (after a bulk
     load PostgreSQL may not have statistics yet, and a join would then scan every occurrence)."""
     for chunk in _chunks(sorted(observable_ids)):
-        rows = session.execute(
-            select(
-                Occurrence.observable_id,
-                Occurrence.owner_org_id,
-                Occurrence.label_id,
-                Occurrence.intel_object_id,
-            ).where(
-                in_ids(session, Occurrence.observable_id, chunk), Occurrence.owner_org_id != org_id
+        rows = (
+            plain(session)
+            .execute(
+                select(
+                    Occurrence.observable_id,
+                    Occurrence.owner_org_id,
+                    Occurrence.label_id,
+                    Occurrence.intel_object_id,
+                ).where(
+                    in_ids(session, Occurrence.observable_id, chunk),
+                    Occurrence.owner_org_id != org_id,
+                )
             )
-        ).all()
+            .all()
+        )
         yield from ((row[0], row[1], row[2], row[3]) for row in rows)
 
 
@@ -177,22 +182,28 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
     for _ in range(2):
         wanted: list[tuple[int, str, str, str]] = []
         for chunk in _chunks(pending):
-            rows = session.execute(
-                select(Observable.id, Observable.obs_type, Observable.value).where(
-                    in_ids(session, Observable.id, chunk), Observable.obs_type.in_(_IMPLYING)
+            rows = (
+                plain(session)
+                .execute(
+                    select(Observable.id, Observable.obs_type, Observable.value).where(
+                        in_ids(session, Observable.id, chunk), Observable.obs_type.in_(_IMPLYING)
+                    )
                 )
-            ).all()
+                .all()
+            )
             if not rows:
                 continue
             done = set(
-                session.scalars(
+                plain(session)
+                .scalars(
                     select(ObservableLink.observable_id)
                     .where(
                         in_ids(session, ObservableLink.observable_id, [row[0] for row in rows]),
                         ObservableLink.intel_object_id.is_(None),
                     )
                     .distinct()
-                ).all()
+                )
+                .all()
             )
             for obs_id, obs_type, value in rows:
                 if obs_id in done:
@@ -405,21 +416,26 @@ def assess(*, session: Session, observable_ids: Iterable[int]) -> int:
     now = utcnow()
     assessed = 0
     for chunk in _chunks(ids):
-        rows = session.execute(
-            select(
-                Occurrence.observable_id,
-                Occurrence.owner_org_id,
-                func.count(),
-                func.min(Occurrence.reported_at),
-                func.max(Occurrence.reported_at),
-                func.max(IntelObject.confidence),
+        rows = (
+            plain(session)
+            .execute(
+                select(
+                    Occurrence.observable_id,
+                    Occurrence.owner_org_id,
+                    func.count(),
+                    func.min(Occurrence.reported_at),
+                    func.max(Occurrence.reported_at),
+                    func.max(IntelObject.confidence),
+                )
+                .join(IntelObject, IntelObject.id == Occurrence.intel_object_id)
+                .where(
+                    in_ids(session, Occurrence.observable_id, chunk),
+                    IntelObject.status != "rejected",
+                )
+                .group_by(Occurrence.observable_id, Occurrence.owner_org_id)
             )
-            .join(IntelObject, IntelObject.id == Occurrence.intel_object_id)
-            .where(
-                in_ids(session, Occurrence.observable_id, chunk), IntelObject.status != "rejected"
-            )
-            .group_by(Occurrence.observable_id, Occurrence.owner_org_id)
-        ).all()
+            .all()
+        )
         per: dict[int, list[tuple[int, datetime, datetime, int]]] = defaultdict(list)
         for obs_id, _, count, first, last, confidence in rows:
             per[obs_id].append((int(count), first, last, int(confidence or 0)))
@@ -520,7 +536,7 @@ def _notify(
     noisy: set[int] = set()
     for chunk in _chunks(matched):
         noisy.update(
-            session.scalars(
+            plain(session).scalars(
                 select(ObservableFlag.observable_id).where(
                     in_ids(session, ObservableFlag.observable_id, chunk),
                     ObservableFlag.overridden_at.is_(None),

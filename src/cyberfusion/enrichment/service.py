@@ -32,7 +32,7 @@ import cyberfusion
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
-from cyberfusion.core.db import bulk_insert, in_ids
+from cyberfusion.core.db import bulk_insert, in_ids, plain
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.enrichment import warninglist
@@ -593,7 +593,7 @@ def _store_chunk(
     wanted = set(ids)
     rows = [
         row
-        for row in session.execute(
+        for row in plain(session).execute(
             select(Observable.id, Observable.obs_type, Observable.value).where(
                 _among(session, Observable.id, ids)
             )
@@ -606,7 +606,7 @@ def _store_chunk(
         # them can have changed.
         for table in (Enrichment, ObservableFlag):
             done.update(
-                session.scalars(
+                plain(session).scalars(
                     select(table.observable_id)
                     .where(_among(session, table.observable_id, ids))
                     .distinct()
@@ -616,7 +616,7 @@ def _store_chunk(
         obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
         for obs_id, obs_type, value in rows
     }
-    for observable_id, country in session.execute(
+    for observable_id, country in plain(session).execute(
         select(Occurrence.observable_id, Organisation.country_code)
         .join(Organisation, Organisation.id == Occurrence.owner_org_id)
         .where(
@@ -643,7 +643,7 @@ def _store_chunk(
         )
         current = _current_versions(session, ids)
     placed: set[tuple[int, str, str]] = set(
-        session.execute(
+        plain(session).execute(
             select(
                 Jurisdiction.observable_id, Jurisdiction.country_code, Jurisdiction.reason
             ).where(_among(session, Jurisdiction.observable_id, ids))
