@@ -52,7 +52,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -423,40 +422,14 @@ def _snapshot_exists(kind: str, args: argparse.Namespace) -> bool:
         admin.dispose()
 
 
-@contextmanager
-def from_snapshot(kind: str, args: argparse.Namespace, tmp: Path) -> Iterator[Engine]:
-    """A copy of the snapshot `args.snapshot`, migrated to the current head; removed
+def from_snapshot(kind: str, args: argparse.Namespace, tmp: Path) -> Any:
+    """A copy of the snapshot `args.snapshot`, migrated to the current schema; removed
     afterwards (the snapshot stays)."""
-    from cyberfusion.core.db import make_engine
-    from cyberfusion.core.migrate import upgrade
     from cyberfusion.core.tables import import_all
 
     import_all()
-    began = time.perf_counter()
-    admin = None
-    name = ""
-    if kind == "sqlite":
-        target = tmp / f"bench-{args.snapshot}.sqlite3"
-        shutil.copyfile(_SNAPSHOTS / f"{args.snapshot}.sqlite3", target)
-        url = f"sqlite:///{target}"
-    else:
-        base = make_url(args.pg_url)
-        name = f"cf_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{args.snapshot}"'))
-        url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    print(f"  copied snapshot {args.snapshot} in {time.perf_counter() - began:.1f} s", flush=True)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    template = str(_SNAPSHOTS / f"{args.snapshot}.sqlite3") if kind == "sqlite" else args.snapshot
+    return bench_intake.fresh_database(kind, args.pg_url, tmp, template=template)
 
 
 def save_snapshot(kind: str, engine: Engine, args: argparse.Namespace) -> None:
@@ -500,7 +473,13 @@ def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
         if reuse
         else bench_intake.fresh_database(kind, args.pg_url, tmp)
     )
+    began = time.perf_counter()
     with opened as engine:
+        if reuse:
+            print(
+                f"  copied snapshot {args.snapshot} in {time.perf_counter() - began:.1f} s",
+                flush=True,
+            )
         if args.preload and not reuse:
             preload(engine, args.preload, args, tmp)
             if args.snapshot:

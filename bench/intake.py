@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -64,24 +65,35 @@ BENCH_NAMESPACE = uuid.UUID("5f0c1a52-3a55-4d0f-9c1e-0f2d7b3c9e41")
 
 
 @contextmanager
-def fresh_database(kind: str, pg_url: str, tmp: Path) -> Iterator[Engine]:
-    """A migrated database with the demo world; removed afterwards."""
+def fresh_database(
+    kind: str, pg_url: str, tmp: Path, *, template: str | None = None
+) -> Iterator[Engine]:
+    """A migrated database with the demo world, or a copy of `template` (an SQLite file, a
+    PostgreSQL database) migrated to the current schema; removed afterwards."""
     from cyberfusion.core.db import make_engine
+    from cyberfusion.core.migrate import upgrade
 
     if kind == "sqlite":
-        url = f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
+        if template is not None:
+            shutil.copyfile(template, path)
+        url = f"sqlite:///{path}"
         admin = None
         name = ""
     else:
         base = make_url(pg_url)
         name = f"cf_bench_{uuid.uuid4().hex[:10]}"
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        copy = f' TEMPLATE "{template}"' if template is not None else ""
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         url = base.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     try:
-        _prepare(url, engine)
+        if template is None:
+            _prepare(url, engine)
+        else:
+            upgrade(url)
         yield engine
     finally:
         engine.dispose()
