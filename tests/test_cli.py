@@ -490,3 +490,21 @@ def test_db_check_exits_1_naming_the_rows_that_refer_to_nothing(session: Session
         f"observable_assessment.observable_id: 1 row(s) refer to no observable.id ({missing})"
         in result.output
     )
+
+
+def test_db_check_on_a_database_without_schema_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tests.conftest import _clear_caches
+
+    monkeypatch.setenv("CYBERFUSION_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    _clear_caches()
+    try:
+        result = CliRunner().invoke(cli_module.app, ["db", "check"])
+    finally:
+        monkeypatch.undo()
+        _clear_caches()
+    assert result.exit_code == 2
+    assert "the database has no schema yet: run `cyberfusion db upgrade` first" in result.output

@@ -80,8 +80,12 @@ def db_check() -> None:
     """Check the references the derived tables keep without foreign keys: exit 0 when every
     flag, enrichment, jurisdiction, link and assessment refers to an existing observable (and
     country), 1 listing those that do not."""
+    from cyberfusion.core.migrate import current
     from cyberfusion.observable import integrity
 
+    if current(get_settings().database_url) is None:
+        err.print("the database has no schema yet: run `cyberfusion db upgrade` first")
+        raise typer.Exit(2)
     with unit_of_work() as session:
         broken = integrity.broken_references(session=session)
     if not broken:
