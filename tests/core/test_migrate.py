@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from cyberfusion.core.db import Base
 from cyberfusion.core.tables import import_all
+from tests.conftest import fresh_database
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -16,3 +19,46 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def test_the_derived_tables_lose_and_regain_their_foreign_keys(tmp_path: Path) -> None:
+    # Migration 0018 drops the foreign keys of the tables derived from observables; its
+    # downgrade puts them back, and upgrading again gives the models' schema.
+    from alembic import command
+
+    from cyberfusion.core.db import make_engine
+    from cyberfusion.core.migrate import alembic_config, current, upgrade
+
+    def referred(url: str) -> dict[str, set[str]]:
+        engine = make_engine(url)
+        try:
+            found = inspect(engine)
+            return {
+                table: {fk["referred_table"] for fk in found.get_foreign_keys(table)}
+                for table in ("enrichment", "jurisdiction", "observable_link")
+            }
+        finally:
+            engine.dispose()
+
+    with fresh_database(tmp_path) as url:
+        upgrade(url)
+        assert referred(url) == {
+            "enrichment": set(),
+            "jurisdiction": set(),
+            "observable_link": {"intel_object"},
+        }
+        command.downgrade(alembic_config(url), "0017")
+        assert current(url) == "0017"
+        assert referred(url) == {
+            "enrichment": {"observable"},
+            "jurisdiction": {"observable", "country"},
+            "observable_link": {"observable", "intel_object"},
+        }
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                assert compare_metadata(context, Base.metadata) == []
+        finally:
+            engine.dispose()
