@@ -381,8 +381,9 @@ def bench_list(kind: str, pg_url: str, archive: Path, tmp: Path) -> None:
 def bench_bundle(kind: str, pg_url: str, archive: Path, tmp: Path, count: int, sample: int) -> None:
     import stix2
 
+    from cyberfusion.core.collector import paused as gc_paused
     from cyberfusion.intake import service as intake_service
-    from cyberfusion.intake.bulk import canonical_text, gc_paused
+    from cyberfusion.intake.bulk import canonical_text
     from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
     from cyberfusion.observable.service import digest, observables_of
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import tarfile
 from pathlib import Path
@@ -411,20 +410,6 @@ def test_the_sqlite_cache_is_put_back_after_a_bulk_write(session: Session) -> No
     with bulk.tuned(session):
         assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -bulk.SQLITE_CACHE_KIB
     assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before
-
-
-def test_garbage_collection_resumes_as_it_was() -> None:
-    assert gc.isenabled() is True
-    with bulk.gc_paused():
-        assert gc.isenabled() is False
-    assert gc.isenabled() is True
-    gc.disable()
-    try:
-        with bulk.gc_paused():
-            pass
-        assert gc.isenabled() is False
-    finally:
-        gc.enable()
 
 
 @pytest.mark.skipif(not MALTRAIL.exists(), reason="the Maltrail test data is not present")

@@ -9,15 +9,15 @@ stored. A claim older than `STALE_AFTER` (the process died) is taken over.
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from cyberfusion.core import collector
 from cyberfusion.core.time import utcnow
 from cyberfusion.correlation import service as correlation_service
 from cyberfusion.intake.models import Submission
@@ -54,24 +54,6 @@ def claim(*, session: Session) -> int | None:
     return found if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while a large submission is correlated.
-
-    The job holds a few hundred thousand small rows (tuples, dicts) at once; each of them
-    counts as an allocation towards the collector's next pass, and each pass walks everything
-    still alive, so the collector alone took a third of the job's time. Reference counting
-    still frees what the job drops; cycles wait until the collector is back on, seconds later.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def run_pending(*, unit_of_work: UnitOfWork, limit: int = 10) -> int:
     """Correlate up to `limit` pending submissions, one transaction each; returns how many
     were handled (done or failed)."""
@@ -82,7 +64,7 @@ def run_pending(*, unit_of_work: UnitOfWork, limit: int = 10) -> int:
         if submission_id is None:
             break
         try:
-            with unit_of_work() as session, _without_cycle_collection():
+            with unit_of_work() as session, collector.paused():
                 correlation_service.after_intake(session=session, submission_id=submission_id)
                 session.execute(
                     update(Submission)

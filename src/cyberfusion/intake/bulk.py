@@ -32,7 +32,7 @@ How a list is read and stored:
 - SQLite: the page cache is raised to `SQLITE_CACHE_KIB` for the duration of a bulk intake
   (and put back after), as the digest index is written in random order.
 - Python's cyclic garbage collector is paused while a submission is read and stored
-  (`gc_paused`): the objects of a large submission are all alive until the end, and each
+  (`core.collector.paused`): the objects of a large submission are all alive until the end, and each
   automatic collection would walk them again.
 
 Intelligence records (STIX bundles, MISP events, documented CSV, text) are inserted with one
@@ -42,7 +42,6 @@ Intelligence records (STIX bundles, MISP events, documented CSV, text) are inser
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -414,21 +413,3 @@ def tuned(session: Session) -> Iterator[None]:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a submission is read and stored.
-
-    Parsing a large bundle allocates millions of containers that all stay alive; every
-    automatic collection would walk them all again (about four fifths of the time orjson takes
-    on a 100,000-object bundle). Reference counting still frees everything that is dropped;
-    collection resumes, as it was, when the submission is done.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

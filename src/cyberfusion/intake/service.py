@@ -34,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
+from cyberfusion.core import collector
 from cyberfusion.core.canonical import content_hash
 from cyberfusion.core.config import get_settings
 from cyberfusion.core.db import in_ids
@@ -349,7 +350,7 @@ def submit(
     replayed = _replay(session, key)
     if replayed is not None:
         return replayed
-    with bulk.gc_paused():
+    with collector.paused():
         if fmt == SourceFormat.CSV and bulk.is_value_list(raw[:_HEAD]):
             return _submit_list(
                 session=session,
@@ -413,7 +414,7 @@ def submit_file(
     replayed = _replay(session, key)
     if replayed is not None:
         return replayed
-    with bulk.gc_paused():
+    with collector.paused():
         if fmt == SourceFormat.CSV and bulk.is_value_list(head):
             return _submit_list(
                 session=session,
