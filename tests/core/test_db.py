@@ -1,4 +1,5 @@
-"""`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`; JSON text."""
+"""`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`; JSON text;
+`write_behind`: inserts stored by the end of the block, errors raised there."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cyberfusion.core.db import in_ids, json_text
+from cyberfusion.core.db import in_ids, json_text, write_behind
+from cyberfusion.core.time import utcnow
+from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.registry.models import Organisation
 
 
@@ -70,3 +73,75 @@ def test_json_text_writes_what_json_dumps_would_read_back_the_same() -> None:
     # Date-times were refused before and still are.
     with pytest.raises(TypeError):
         json_text({"at": datetime(2026, 11, 29, tzinfo=UTC)})
+
+
+# The driver's own error on either database: PostgreSQL names the constraint, SQLite the columns.
+_DUPLICATE = r"uq_jurisdiction_observable_id|UNIQUE constraint failed: jurisdiction"
+
+
+def _places(first: int, count: int, country: str = "FR") -> list[dict[str, object]]:
+    now = utcnow()
+    return [
+        {
+            "observable_id": first + n,
+            "country_code": country,
+            "reason": "hosted-in",
+            "source": "test",
+            "created_at": now,
+        }
+        for n in range(count)
+    ]
+
+
+def _stored(session: Session, first: int) -> list[tuple[int, str]]:
+    return [
+        (row.observable_id, row.country_code)
+        for row in session.execute(
+            select(Jurisdiction.observable_id, Jurisdiction.country_code)
+            .where(Jurisdiction.observable_id >= first)
+            .order_by(Jurisdiction.observable_id, Jurisdiction.country_code)
+        )
+    ]
+
+
+def test_write_behind_stores_every_insert_by_the_end_of_the_block(session: Session) -> None:
+    first = 10_000_000
+    with write_behind(session) as writer:
+        writer.insert("jurisdiction", _places(first, 3000))
+        writer.insert("jurisdiction", [])
+        # The caller's own statements run between the inserts (the driver's lock orders them).
+        assert session.scalar(select(func.count()).select_from(Organisation))
+        writer.insert("jurisdiction", _places(first + 3000, 2000, country="DE"))
+        writer.insert("jurisdiction", _places(first, 10, country="GB"))
+    stored = _stored(session, first)
+    assert len(stored) == 5010
+    assert stored[:2] == [(first, "FR"), (first, "GB")]
+    assert stored[-1] == (first + 4999, "DE")
+    # The rows are in the session's transaction, which goes on.
+    session.flush()
+    assert len(_stored(session, first)) == 5010
+
+
+def test_write_behind_raises_an_insert_error_when_the_block_ends(session: Session) -> None:
+    first = 20_000_000
+    with (
+        pytest.raises(Exception, match=_DUPLICATE),
+        write_behind(session) as writer,
+    ):
+        writer.insert("jurisdiction", _places(first, 5))
+        writer.insert("jurisdiction", _places(first + 4, 2))
+
+
+def test_write_behind_reports_the_callers_own_error_first(session: Session) -> None:
+    first = 30_000_000
+
+    class Stop(Exception):
+        pass
+
+    # Where the inserts are made at once (SQLite) the failing insert raises itself.
+    deferred = session.get_bind().dialect.name == "postgresql"
+    expected = pytest.raises(Stop) if deferred else pytest.raises(Exception, match=_DUPLICATE)
+    with expected, write_behind(session) as writer:
+        writer.insert("jurisdiction", _places(first, 5))
+        writer.insert("jurisdiction", _places(first, 5))
+        raise Stop

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -224,26 +225,94 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
         finally:
             cursor.close()
         return
+    _copy_rows(connection.connection.dbapi_connection, table, rows)
+
+
+def _copy_rows(dbapi_connection: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY of `rows` into `table` on a driver connection."""
     # Table and column names come from the callers' models; the values go through COPY. The
     # JSON columns are known from the metadata, not found by testing every cell.
+    columns = list(rows[0])
     sql_table = Base.metadata.tables[table]
     json_at = [i for i, name in enumerate(columns) if isinstance(sql_table.c[name].type, JSON)]
     copy_statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    pg_cursor: Any = connection.connection.cursor()
-    try:
-        with pg_cursor.copy(copy_statement) as copy:
-            if not json_at:
-                for row in rows:
-                    copy.write_row(tuple(row.values()))
-                return
+    with dbapi_connection.cursor() as pg_cursor, pg_cursor.copy(copy_statement) as copy:
+        if not json_at:
             for row in rows:
-                cells = list(row.values())
-                for i in json_at:
-                    if cells[i] is not None:
-                        cells[i] = json_text(cells[i])
-                copy.write_row(cells)
+                copy.write_row(tuple(row.values()))
+            return
+        for row in rows:
+            cells = list(row.values())
+            for i in json_at:
+                if cells[i] is not None:
+                    cells[i] = json_text(cells[i])
+            copy.write_row(cells)
+
+
+class WriteBehind:
+    """Inserts that the database works through while the caller goes on (`write_behind`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        connection = session.connection()
+        self._driver: Any = None
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+        if connection.dialect.name == "postgresql":
+            self._driver = connection.connection.dbapi_connection
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-behind")
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """`bulk_insert(session, table, rows)`, on PostgreSQL sent by the helper thread: the
+        rows are not visible to the caller's statements until `wait()` (or the block's end)."""
+        if not rows:
+            return
+        if self._worker is None:
+            bulk_insert(self._session, table, rows)
+            return
+        self._pending.append(self._worker.submit(_copy_rows, self._driver, table, rows))
+
+    def wait(self) -> None:
+        """Wait until every insert handed over is stored; the first error, if any, is raised."""
+        pending, self._pending = self._pending, []
+        error: BaseException | None = None
+        for future in pending:
+            failure = future.exception()
+            if failure is not None and error is None:
+                error = failure
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+
+
+@contextmanager
+def write_behind(session: Session) -> Iterator[WriteBehind]:
+    """Bulk inserts that overlap the caller's own work, in the session's transaction.
+
+    On PostgreSQL a helper thread sends each `insert` as a COPY on the session's connection
+    while the caller computes the next rows: the server's part of a COPY (index entries, WAL)
+    runs on another core instead of being waited for. The driver's connection lock orders the
+    COPYs with the caller's statements, one at a time, in no promised order: the caller must
+    not read, in the block, rows it handed over in the block. Every insert is stored (or its
+    error raised) when the block ends. On SQLite the inserts are made at once.
+    """
+    writer = WriteBehind(session)
+    try:
+        yield writer
+    except BaseException:
+        # The connection is free again only when the helper is done; the caller's error is
+        # the one reported (an insert failing after it changes nothing: the transaction is
+        # rolled back).
+        with suppress(Exception):
+            writer.wait()
+        raise
+    else:
+        writer.wait()
     finally:
-        pg_cursor.close()
+        writer.close()
 
 
 def plain(session: Session) -> Connection:

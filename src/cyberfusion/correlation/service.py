@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
-from cyberfusion.core.db import bulk_insert, in_ids, plain
+from cyberfusion.core.db import WriteBehind, in_ids, plain, write_behind
 from cyberfusion.core.errors import NotFound
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.correlation.models import (
@@ -223,27 +223,29 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
             (obs_id, kind, targets[observable_service.digest(t_type, t_value)])
             for obs_id, kind, t_type, t_value in wanted
         ]
-        bulk_insert(
-            session,
-            ObservableLink.__tablename__,
-            [
-                {
-                    "observable_id": obs_id,
-                    "kind": kind,
-                    "target_id": target_id,
-                    "intel_object_id": None,
-                    "created_at": now,
-                }
-                for obs_id, kind, target_id in links
-            ],
-        )
         added += len(links)
         created = sorted({target_id for _, _, target_id in links})
-        # Targets nobody reported yet get their flags and facts too: correlation must know
-        # that 'google.com', the host of a reported URL, is noise.
-        enrichment_service.enrich_observables(
-            session=session, observable_ids=created, refresh=False
-        )
+        # The links are stored while the targets are enriched (neither reads the other's
+        # rows); the next round reads the links, after the block.
+        with write_behind(session) as writer:
+            writer.insert(
+                ObservableLink.__tablename__,
+                [
+                    {
+                        "observable_id": obs_id,
+                        "kind": kind,
+                        "target_id": target_id,
+                        "intel_object_id": None,
+                        "created_at": now,
+                    }
+                    for obs_id, kind, target_id in links
+                ],
+            )
+            # Targets nobody reported yet get their flags and facts too: correlation must
+            # know that 'google.com', the host of a reported URL, is noise.
+            enrichment_service.enrich_observables(
+                session=session, observable_ids=created, refresh=False
+            )
         pending = created
     return added
 
@@ -415,61 +417,70 @@ def assess(*, session: Session, observable_ids: Iterable[int]) -> int:
     ids = sorted(set(observable_ids))
     now = utcnow()
     assessed = 0
-    for chunk in _chunks(ids):
-        rows = (
-            plain(session)
-            .execute(
-                select(
-                    Occurrence.observable_id,
-                    Occurrence.owner_org_id,
-                    func.count(),
-                    func.min(Occurrence.reported_at),
-                    func.max(Occurrence.reported_at),
-                    func.max(IntelObject.confidence),
-                )
-                .join(IntelObject, IntelObject.id == Occurrence.intel_object_id)
-                .where(
-                    in_ids(session, Occurrence.observable_id, chunk),
-                    IntelObject.status != "rejected",
-                )
-                .group_by(Occurrence.observable_id, Occurrence.owner_org_id)
-            )
-            .all()
-        )
-        per: dict[int, list[tuple[int, datetime, datetime, int]]] = defaultdict(list)
-        for obs_id, _, count, first, last, confidence in rows:
-            per[obs_id].append((int(count), first, last, int(confidence or 0)))
-        fresh = []
-        for obs_id, orgs in per.items():
-            reporters = len(orgs)
-            if reporters < 2:
-                continue
-            fresh.append(
-                {
-                    "observable_id": obs_id,
-                    "reporters": reporters,
-                    "reports": sum(org[0] for org in orgs),
-                    "assessment": (
-                        Assessment.CORROBORATED.value
-                        if reporters >= 2
-                        else Assessment.SINGLE_SOURCE.value
-                    ),
-                    "confidence": combined_confidence(org[3] for org in orgs),
-                    "first_reported_at": min(org[1] for org in orgs),
-                    "last_reported_at": max(org[2] for org in orgs),
-                    "updated_at": now,
-                }
-            )
-        # Replace the chunk's rows in two statements: intake assesses 100,000 values at once.
-        session.execute(
-            delete(ObservableAssessment)
-            .where(in_ids(session, ObservableAssessment.observable_id, chunk))
-            .execution_options(synchronize_session=False)
-        )
-        bulk_insert(session, ObservableAssessment.__tablename__, fresh)
-        assessed += len(fresh)
+    # Chunks of disjoint observables: one chunk's rows are stored while the next is read and
+    # worked out.
+    with write_behind(session) as writer:
+        for chunk in _chunks(ids):
+            assessed += _assess_chunk(session, writer, chunk, now)
     session.flush()
     return assessed
+
+
+def _assess_chunk(
+    session: Session, writer: WriteBehind, chunk: Sequence[int], now: datetime
+) -> int:
+    rows = (
+        plain(session)
+        .execute(
+            select(
+                Occurrence.observable_id,
+                Occurrence.owner_org_id,
+                func.count(),
+                func.min(Occurrence.reported_at),
+                func.max(Occurrence.reported_at),
+                func.max(IntelObject.confidence),
+            )
+            .join(IntelObject, IntelObject.id == Occurrence.intel_object_id)
+            .where(
+                in_ids(session, Occurrence.observable_id, chunk),
+                IntelObject.status != "rejected",
+            )
+            .group_by(Occurrence.observable_id, Occurrence.owner_org_id)
+        )
+        .all()
+    )
+    per: dict[int, list[tuple[int, datetime, datetime, int]]] = defaultdict(list)
+    for obs_id, _, count, first, last, confidence in rows:
+        per[obs_id].append((int(count), first, last, int(confidence or 0)))
+    fresh = []
+    for obs_id, orgs in per.items():
+        reporters = len(orgs)
+        if reporters < 2:
+            continue
+        fresh.append(
+            {
+                "observable_id": obs_id,
+                "reporters": reporters,
+                "reports": sum(org[0] for org in orgs),
+                "assessment": (
+                    Assessment.CORROBORATED.value
+                    if reporters >= 2
+                    else Assessment.SINGLE_SOURCE.value
+                ),
+                "confidence": combined_confidence(org[3] for org in orgs),
+                "first_reported_at": min(org[1] for org in orgs),
+                "last_reported_at": max(org[2] for org in orgs),
+                "updated_at": now,
+            }
+        )
+    # Replace the chunk's rows in two statements: intake assesses 100,000 values at once.
+    session.execute(
+        delete(ObservableAssessment)
+        .where(in_ids(session, ObservableAssessment.observable_id, chunk))
+        .execution_options(synchronize_session=False)
+    )
+    writer.insert(ObservableAssessment.__tablename__, fresh)
+    return len(fresh)
 
 
 # --------------------------------------------------------------------------- notices

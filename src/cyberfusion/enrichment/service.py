@@ -32,7 +32,7 @@ import cyberfusion
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
-from cyberfusion.core.db import bulk_insert, in_ids, plain
+from cyberfusion.core.db import in_ids, plain, write_behind
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
 from cyberfusion.enrichment import warninglist
@@ -581,18 +581,22 @@ def _current_versions(
     }
 
 
-def _store_chunk(
-    session: Session,
-    ids: Sequence[int],
-    lists: warninglist.Warninglists,
-    members: frozenset[str],
-    now: datetime,
-    *,
-    refresh: bool,
-) -> EnrichmentSummary:
+@dataclass
+class _ChunkInput:
+    """What the database says about one chunk of observables before their rows are made."""
+
+    rows: list[tuple[int, str, str]]  # (id, type, value) of the chunk's observables
+    done: set[int]  # enriched before: only their reporters' countries are looked at again
+    reporters: list[tuple[int, str]]  # (observable, country of an organisation reporting it)
+    flagged: set[tuple[int, str, str]]
+    current: dict[tuple[int, str], tuple[int, str, str]]
+    placed: set[tuple[int, str, str]]
+
+
+def _read_chunk(session: Session, ids: Sequence[int], *, refresh: bool) -> _ChunkInput:
     wanted = set(ids)
     rows = [
-        row
+        (row[0], row[1], row[2])
         for row in plain(session).execute(
             select(Observable.id, Observable.obs_type, Observable.value).where(
                 _among(session, Observable.id, ids)
@@ -612,23 +616,19 @@ def _store_chunk(
                     .distinct()
                 )
             )
-    facts = {
-        obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
-        for obs_id, obs_type, value in rows
-    }
-    for observable_id, country in plain(session).execute(
-        select(Occurrence.observable_id, Organisation.country_code)
-        .join(Organisation, Organisation.id == Occurrence.owner_org_id)
-        .where(
-            _among(session, Occurrence.observable_id, ids), Organisation.country_code.is_not(None)
-        )
-        .distinct()
-    ):
-        if observable_id in facts and country is not None:
-            facts[observable_id].countries.append(
-                (country, JurisdictionReason.REPORTED_BY, "occurrence")
+    reporters = [
+        (observable_id, country)
+        for observable_id, country in plain(session).execute(
+            select(Occurrence.observable_id, Organisation.country_code)
+            .join(Organisation, Organisation.id == Occurrence.owner_org_id)
+            .where(
+                _among(session, Occurrence.observable_id, ids),
+                Organisation.country_code.is_not(None),
             )
-
+            .distinct()
+        )
+        if country is not None
+    ]
     flagged: set[tuple[int, str, str]] = set()
     current: dict[tuple[int, str], tuple[int, str, str]] = {}
     if refresh:
@@ -649,6 +649,28 @@ def _store_chunk(
             ).where(_among(session, Jurisdiction.observable_id, ids))
         )
     )
+    return _ChunkInput(rows, done, reporters, flagged, current, placed)
+
+
+def _chunk_rows(
+    session: Session,
+    found_in: _ChunkInput,
+    lists: warninglist.Warninglists,
+    members: frozenset[str],
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The new flag, enrichment and jurisdiction rows of a chunk."""
+    done = found_in.done
+    facts = {
+        obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
+        for obs_id, obs_type, value in found_in.rows
+    }
+    for observable_id, country in found_in.reporters:
+        if observable_id in facts:
+            facts[observable_id].countries.append(
+                (country, JurisdictionReason.REPORTED_BY, "occurrence")
+            )
+    flagged, current, placed = found_in.flagged, found_in.current, found_in.placed
     new_flags: list[dict[str, Any]] = []
     new_enrichments: list[dict[str, Any]] = []
     new_places: list[dict[str, Any]] = []
@@ -712,13 +734,7 @@ def _store_chunk(
                 "created_at": now,
             }
         )
-    for model, values in (
-        (ObservableFlag, new_flags),
-        (Enrichment, new_enrichments),
-        (Jurisdiction, new_places),
-    ):
-        bulk_insert(session, model.__tablename__, values)
-    return EnrichmentSummary(len(rows), len(new_flags), len(new_enrichments), len(new_places))
+    return new_flags, new_enrichments, new_places
 
 
 def enrich_observables(
@@ -743,12 +759,26 @@ def enrich_observables(
     members = _member_countries(session)
     now = utcnow()
     totals = [0, 0, 0, 0]
-    for chunk in _chunks(ids, _CHUNK):
-        done = _store_chunk(session, chunk, lists, members, now, refresh=refresh)
-        totals[0] += done.observables
-        totals[1] += done.flags
-        totals[2] += done.enrichments
-        totals[3] += done.jurisdictions
+    chunks = list(_chunks(ids, _CHUNK))
+    # A pipeline over chunks of disjoint observables: the database stores one chunk's rows
+    # (write_behind) while the next chunk's are worked out; each chunk's reads are made before
+    # the previous chunk's rows are handed over, so they never wait for them.
+    with write_behind(session) as writer:
+        found_in = _read_chunk(session, chunks[0], refresh=refresh)
+        for index in range(len(chunks)):
+            flags, enrichments, places = _chunk_rows(session, found_in, lists, members, now)
+            totals[0] += len(found_in.rows)
+            if index + 1 < len(chunks):
+                found_in = _read_chunk(session, chunks[index + 1], refresh=refresh)
+            for model, values in (
+                (ObservableFlag, flags),
+                (Enrichment, enrichments),
+                (Jurisdiction, places),
+            ):
+                writer.insert(model.__tablename__, values)
+            totals[1] += len(flags)
+            totals[2] += len(enrichments)
+            totals[3] += len(places)
     return EnrichmentSummary(*totals)
 
 
