@@ -208,6 +208,31 @@ def test_lookup_answers_who_else_has_it_with_enrichment_and_correlations(
     ]
 
 
+def test_lookup_names_only_the_reporting_countries_of_readable_reports(
+    client: TestClient, session: Session
+) -> None:
+    # cert-ng's report is for cert-ng alone: ncb-fr learns that a match exists, not that a
+    # Nigerian organisation holds the value.
+    factory.report(
+        session,
+        "cert-ng",
+        [("domain-name", "who-reported-it.com")],
+        LabelsIn(tlp="amber", audience="organisation"),
+    )
+    factory.report(session, "ncb-fr", [("domain-name", "who-reported-it.com")])
+
+    def countries(org: str) -> set[tuple[str, str]]:
+        body = client.get(
+            "/api/v1/observables/lookup",
+            params={"value": "who-reported-it.com"},
+            headers=_key(session, org),
+        ).json()
+        return {(c["country"], c["reason"]) for c in body["countries"]}
+
+    assert countries("ncb-fr") == {("FR", "reported-by")}
+    assert countries("cert-ng") == {("FR", "reported-by"), ("NG", "reported-by")}
+
+
 def test_lookup_names_the_warninglists(client: TestClient, session: Session) -> None:
     factory.report(session, "ncb-fr", [("domain-name", "google.com")])
     body = client.get(

@@ -108,3 +108,20 @@ def test_reported_by_counts_where_the_reports_come_from(session: Session) -> Non
     assert after.get("PT", 0) == before.get("PT", 0)
     concerned = country_activity(session=session, actor=reader)
     assert concerned["PT"] >= 1
+
+
+def test_reported_by_counts_only_the_reports_the_reader_may_read(session: Session) -> None:
+    # One value, reported by Nigeria for members and by France for France alone: a reader who
+    # may read only the Nigerian report learns nothing of the French one, not even its country.
+    reader = _actor(session, "ncb-br")
+    owner = _actor(session, "ncb-fr")
+    before = country_activity(session=session, actor=reader, view=ActivityView.REPORTED_BY)
+    owner_before = country_activity(session=session, actor=owner, view=ActivityView.REPORTED_BY)
+    _submit(session, "ncb-ng", ["both-report-it.pt"], MEMBERS)
+    _submit(session, "ncb-fr", ["both-report-it.pt"], OWN)
+    after = country_activity(session=session, actor=reader, view=ActivityView.REPORTED_BY)
+    assert after.get("NG", 0) - before.get("NG", 0) == 1
+    assert after.get("FR", 0) == before.get("FR", 0)
+    owner_after = country_activity(session=session, actor=owner, view=ActivityView.REPORTED_BY)
+    assert owner_after.get("FR", 0) - owner_before.get("FR", 0) == 1
+    assert owner_after.get("NG", 0) - owner_before.get("NG", 0) == 1

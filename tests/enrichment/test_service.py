@@ -64,6 +64,15 @@ def report(
     return occurrence
 
 
+# Reports anyone signed in may read; the factory's default is TLP:AMBER to the reporter only.
+SHARED = LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY)
+
+
+def reader(session: Session) -> Actor:
+    """The hub's analyst: a reader of the SHARED reports of other organisations."""
+    return account.actor(session, org="hub", role=Role.HUB_ANALYST)
+
+
 def flags_of(session: Session, row: Observable) -> list[tuple[str, str]]:
     return [
         (flag.source, flag.name)
@@ -89,9 +98,9 @@ def places_of(session: Session, row: Observable) -> list[tuple[str, str, str]]:
 def current(session: Session, row: Observable) -> dict[str, dict[str, object]]:
     return {
         kind: entry["data"]
-        for kind, entry in enrichment_service.describe(session=session, observable_id=row.id)[
-            "enrichment"
-        ].items()
+        for kind, entry in enrichment_service.describe(
+            session=session, actor=reader(session), observable_id=row.id
+        )["enrichment"].items()
     }
 
 
@@ -145,11 +154,17 @@ def test_private_and_reserved_addresses_get_no_country(
     session: Session, obs_type: str, value: str, category: str, lists: list[str]
 ) -> None:
     row = observable(session, obs_type, value)
-    report(session, account.actor(session, org="ncb-fr"), row)
+    report(session, account.actor(session, org="ncb-fr"), row, labels=SHARED)
     enrichment_service.enrich_observables(session=session, observable_ids=[row.id])
     assert current(session, row) == {}
-    # The reporter's country is still one it concerns; no country hosts the address.
-    assert places_of(session, row) == [("FR", "reported-by", "occurrence")]
+    # No country hosts the address; the reporter's country is read from the report.
+    assert places_of(session, row) == []
+    assert [
+        (place["country"], place["reason"])
+        for place in enrichment_service.describe(
+            session=session, actor=reader(session), observable_id=row.id
+        )["jurisdictions"]
+    ] == [("FR", "reported-by")]
     assert flags_of(session, row) == sorted(
         [("special-purpose", f"Special-purpose address ({category})")]
         + [("warninglist", list_name(slug)) for slug in lists]
@@ -289,7 +304,12 @@ def test_google_is_flagged_by_top_site_lists(session: Session) -> None:
     flags = flags_of(session, row)
     for slug in ("alexa", "tranco", "cisco_top1000"):
         assert ("warninglist", list_name(slug)) in flags
-    assert enrichment_service.describe(session=session, observable_id=row.id)["noise"] is True
+    assert (
+        enrichment_service.describe(session=session, actor=reader(session), observable_id=row.id)[
+            "noise"
+        ]
+        is True
+    )
 
 
 def test_urls(session: Session) -> None:
@@ -441,15 +461,49 @@ def test_types_without_offline_data(session: Session) -> None:
 # --------------------------------------------------------------------------- reporters
 
 
+def reported_by(session: Session, actor: Actor, row: Observable) -> list[tuple[str, str, str]]:
+    return [
+        (place["country"], place["reason"], place["source"])
+        for place in enrichment_service.describe(
+            session=session, actor=actor, observable_id=row.id
+        )["jurisdictions"]
+        if place["reason"] == "reported-by"
+    ]
+
+
 def test_reporting_organisations_countries(session: Session) -> None:
     row = observable(session, "domain-name", "reported-example.com")
-    report(session, account.actor(session, org="ncb-fr"), row)
-    report(session, account.actor(session, org="cert-ng"), row)
-    report(session, account.actor(session, org="fr-cyber-unit"), row)
+    first = report(session, account.actor(session, org="ncb-fr"), row, labels=SHARED)
+    report(session, account.actor(session, org="cert-ng"), row, labels=SHARED)
+    report(session, account.actor(session, org="fr-cyber-unit"), row, labels=SHARED)
     # An organisation without a country adds none.
-    report(session, account.actor(session, org="intl-regional-police"), row)
+    report(session, account.actor(session, org="intl-regional-police"), row, labels=SHARED)
     enrichment_service.enrich_observables(session=session, observable_ids=[row.id])
-    assert places_of(session, row) == [
+    # Read from the reports, not stored.
+    assert places_of(session, row) == []
+    assert reported_by(session, reader(session), row) == [
+        ("FR", "reported-by", "occurrence"),
+        ("NG", "reported-by", "occurrence"),
+    ]
+    found = enrichment_service.reporting_countries(
+        session=session, actor=reader(session), observable_id=row.id
+    )
+    assert [code for code, _ in found] == ["FR", "NG"]
+    # France's first report is ncb-fr's; fr-cyber-unit's came after.
+    assert found[0][1] == first.reported_at
+
+
+def test_a_reporters_country_is_seen_only_by_who_may_read_the_report(session: Session) -> None:
+    row = observable(session, "domain-name", "hidden-reporter-example.com")
+    report(session, account.actor(session, org="ncb-fr"), row, labels=SHARED)
+    # The factory's default: TLP:AMBER to cert-ng only.
+    report(session, account.actor(session, org="cert-ng"), row)
+    # ncb-br reads the French report, not the Nigerian one: that a Nigerian organisation
+    # reported the value is part of the report it may not read.
+    assert reported_by(session, account.actor(session, org="ncb-br"), row) == [
+        ("FR", "reported-by", "occurrence")
+    ]
+    assert reported_by(session, account.actor(session, org="cert-ng"), row) == [
         ("FR", "reported-by", "occurrence"),
         ("NG", "reported-by", "occurrence"),
     ]
@@ -476,11 +530,11 @@ def test_enrich_submission_takes_the_submissions_observables(session: Session) -
     report(session, actor, other)
     summary = enrichment_service.enrich_submission(session=session, submission_id=submission.id)
     assert summary.observables == 1
-    assert places_of(session, mine) == [("NG", "reported-by", "occurrence")]
-    assert places_of(session, other) == []
+    assert sorted(current(session, mine)) == ["domain"]
+    assert current(session, other) == {}
 
 
-def test_without_refresh_known_observables_only_get_new_reporters(session: Session) -> None:
+def test_without_refresh_known_observables_are_not_looked_up_again(session: Session) -> None:
     row = observable(session, "ipv4-addr", "81.2.69.142")
     enrichment_service.enrich_observables(session=session, observable_ids=[row.id])
     # As if the data had changed since: only a refresh looks again.
@@ -489,19 +543,18 @@ def test_without_refresh_known_observables_only_get_new_reporters(session: Sessi
         .where(Enrichment.observable_id == row.id, Enrichment.kind == "geo")
         .values(source_version="older")
     )
-    report(session, account.actor(session, org="cert-br"), row)
+    report(session, account.actor(session, org="cert-br"), row, labels=SHARED)
     summary = enrichment_service.enrich_observables(
         session=session, observable_ids=[row.id], refresh=False
     )
-    assert summary == enrichment_service.EnrichmentSummary(1, 0, 0, 1)
-    assert places_of(session, row) == [
-        ("BR", "reported-by", "occurrence"),
-        ("GB", "hosted-in", "geoip2fast"),
-    ]
+    assert summary == enrichment_service.EnrichmentSummary(1, 0, 0, 0)
+    assert places_of(session, row) == [("GB", "hosted-in", "geoip2fast")]
+    # The new reporter's country is read from its report.
+    assert reported_by(session, reader(session), row) == [("BR", "reported-by", "occurrence")]
     assert (
-        enrichment_service.describe(session=session, observable_id=row.id)["enrichment"]["geo"][
-            "source_version"
-        ]
+        enrichment_service.describe(session=session, actor=reader(session), observable_id=row.id)[
+            "enrichment"
+        ]["geo"]["source_version"]
         == "older"
     )
     # A new observable is enriched in full either way.
@@ -676,7 +729,9 @@ def test_an_analyst_overrides_a_flag(session: Session) -> None:
         "name": list_name("alexa"),
     }
     # Other lists still call it noise until they are overridden too.
-    described = enrichment_service.describe(session=session, observable_id=flag.observable_id)
+    described = enrichment_service.describe(
+        session=session, actor=reader(session), observable_id=flag.observable_id
+    )
     assert described["noise"] is True
     for other in session.scalars(
         select(ObservableFlag).where(
@@ -684,7 +739,9 @@ def test_an_analyst_overrides_a_flag(session: Session) -> None:
         )
     ):
         enrichment_service.override_flag(session=session, actor=analyst, flag_id=other.id)
-    described = enrichment_service.describe(session=session, observable_id=flag.observable_id)
+    described = enrichment_service.describe(
+        session=session, actor=reader(session), observable_id=flag.observable_id
+    )
     assert described["noise"] is False
     assert (
         session.scalar(
@@ -698,7 +755,9 @@ def test_an_analyst_overrides_a_flag(session: Session) -> None:
     # Enriching again does not bring an overridden flag back.
     enrichment_service.enrich_observables(session=session, observable_ids=[flag.observable_id])
     assert (
-        enrichment_service.describe(session=session, observable_id=flag.observable_id)["noise"]
+        enrichment_service.describe(
+            session=session, actor=reader(session), observable_id=flag.observable_id
+        )["noise"]
         is False
     )
 
@@ -736,9 +795,11 @@ def test_override_of_an_unseen_observable_is_not_found(session: Session) -> None
 
 def test_describe(session: Session) -> None:
     row = observable(session, "ipv4-addr", "104.16.0.1")
-    report(session, account.actor(session, org="ncb-fr"), row)
+    report(session, account.actor(session, org="ncb-fr"), row, labels=SHARED)
     enrichment_service.enrich_observables(session=session, observable_ids=[row.id])
-    described = enrichment_service.describe(session=session, observable_id=row.id)
+    described = enrichment_service.describe(
+        session=session, actor=reader(session), observable_id=row.id
+    )
     assert sorted(described) == ["enrichment", "flags", "jurisdictions", "noise"]
     assert described["noise"] is True
     cloudflare = [f for f in described["flags"] if f["name"] == list_name("cloudflare")]
@@ -764,12 +825,16 @@ def test_describe(session: Session) -> None:
 
 def test_describe_an_unknown_observable(session: Session) -> None:
     with pytest.raises(NotFound, match=r"^observable 999999999 does not exist$"):
-        enrichment_service.describe(session=session, observable_id=999_999_999)
+        enrichment_service.describe(
+            session=session, actor=reader(session), observable_id=999_999_999
+        )
 
 
 def test_describe_a_plain_observable(session: Session) -> None:
     row = observable(session, "cve", "CVE-2021-44228")
-    assert enrichment_service.describe(session=session, observable_id=row.id) == {
+    assert enrichment_service.describe(
+        session=session, actor=reader(session), observable_id=row.id
+    ) == {
         "noise": False,
         "flags": [],
         "enrichment": {},

@@ -13,6 +13,7 @@ from cyberfusion.intake import service as intake_service
 from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.intel import service as intel_service
 from cyberfusion.intel.models import IntelObject
+from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing.models import Audience, Tlp
 from cyberfusion.sharing.schemas import LabelsIn
 from tests.factories import account as account_factory
@@ -187,3 +188,27 @@ def test_a_stricter_marking_in_the_content_wins_over_the_labels(session: Session
         session, owner, LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY), content=content
     )
     assert record.label.tlp == "amber"
+
+
+def test_search_by_country_takes_the_reporters_the_reader_may_read(session: Session) -> None:
+    from tests.factories import correlation as correlation_factory
+
+    value = [("domain-name", "reported-twice-example.com")]
+    # ncb-fr reports it for everyone, cert-ng for itself alone.
+    correlation_factory.report(session, "ncb-fr", value)
+    correlation_factory.report(
+        session, "cert-ng", value, LabelsIn(tlp=Tlp.AMBER, audience=Audience.ORGANISATION)
+    )
+
+    def found(org: str, country: str) -> set[str]:
+        actor = correlation_factory.reporter(session, org)
+        records, _ = intel_service.search(
+            session=session, actor=actor, country=country, text="reported-twice-example.com"
+        )
+        return {session.get(Organisation, record.owner_org_id).slug for record in records}
+
+    # France reported it: ncb-fr's record concerns France for any reader of it.
+    assert found("ncb-br", "FR") == {"ncb-fr"}
+    # That Nigeria reported it too is cert-ng's to know.
+    assert found("ncb-br", "NG") == set()
+    assert found("cert-ng", "NG") == {"ncb-fr", "cert-ng"}

@@ -1109,7 +1109,7 @@ def _correlate(session: Session, actor: Actor, observable: Observable, limit: in
         hidden_match=observable.id in hidden,
         assessment=_assessment(session, actor, observable.id, own),
         enrichment=(
-            enrichment_service.describe(session=session, observable_id=observable.id)
+            enrichment_service.describe(session=session, actor=actor, observable_id=observable.id)
             if own
             else None
         ),

@@ -58,6 +58,7 @@ __all__ = [
     "enrichment_history",
     "noise_condition",
     "override_flag",
+    "reporting_countries",
     "warm_up",
 ]
 
@@ -586,8 +587,7 @@ class _ChunkInput:
     """What the database says about one chunk of observables before their rows are made."""
 
     rows: list[tuple[int, str, str]]  # (id, type, value) of the chunk's observables
-    done: set[int]  # enriched before: only their reporters' countries are looked at again
-    reporters: list[tuple[int, str]]  # (observable, country of an organisation reporting it)
+    done: set[int]  # enriched before: not looked up again without a refresh
     flagged: set[tuple[int, str, str]]
     current: dict[tuple[int, str], tuple[int, str, str]]
     placed: set[tuple[int, str, str]]
@@ -616,24 +616,11 @@ def _read_chunk(session: Session, ids: Sequence[int], *, refresh: bool) -> _Chun
                     .distinct()
                 )
             )
-    reporters = [
-        (observable_id, country)
-        for observable_id, country in plain(session).execute(
-            select(Occurrence.observable_id, Organisation.country_code)
-            .join(Organisation, Organisation.id == Occurrence.owner_org_id)
-            .where(
-                _among(session, Occurrence.observable_id, ids),
-                Organisation.country_code.is_not(None),
-            )
-            .distinct()
-        )
-        if country is not None
-    ]
     flagged: set[tuple[int, str, str]] = set()
     current: dict[tuple[int, str], tuple[int, str, str]] = {}
     if refresh:
         # Without a refresh, the observables looked up here have neither flags nor enrichment
-        # rows (those that have are `done` and get no facts but their reporters' countries).
+        # rows (those that have are `done` and get no facts).
         flagged = set(
             session.execute(
                 select(
@@ -649,7 +636,7 @@ def _read_chunk(session: Session, ids: Sequence[int], *, refresh: bool) -> _Chun
             ).where(_among(session, Jurisdiction.observable_id, ids))
         )
     )
-    return _ChunkInput(rows, done, reporters, flagged, current, placed)
+    return _ChunkInput(rows, done, flagged, current, placed)
 
 
 def _chunk_rows(
@@ -665,11 +652,6 @@ def _chunk_rows(
         obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
         for obs_id, obs_type, value in found_in.rows
     }
-    for observable_id, country in found_in.reporters:
-        if observable_id in facts:
-            facts[observable_id].countries.append(
-                (country, JurisdictionReason.REPORTED_BY, "occurrence")
-            )
     flagged, current, placed = found_in.flagged, found_in.current, found_in.placed
     new_flags: list[dict[str, Any]] = []
     new_enrichments: list[dict[str, Any]] = []
@@ -745,12 +727,13 @@ def enrich_observables(
     Adds what is new only: a flag the observable does not have yet (an overridden flag stays
     overridden), an enrichment whose answer differs from the current one (computed again when
     its data version changed; the old row stays as history), a (country, reason) not yet
-    recorded. Countries come from the address's location, the ccTLD, the phone plan, the IBAN
-    and the reporting organisations' countries; only member countries are recorded.
+    recorded. Countries come from the address's location, the ccTLD, the phone plan and the
+    IBAN; only member countries are recorded. The reporting organisations' countries are not
+    stored: `describe` and the readers read them from the occurrences the reader may read.
 
     With refresh=False, observables that already have an enrichment or a flag are not looked
-    up again (intake: the same values come back every day); their reporters' countries still
-    are. Ids of unknown observables are ignored. Never commits.
+    up again (intake: the same values come back every day). Ids of unknown observables are
+    ignored. Never commits.
     """
     ids = sorted(set(observable_ids))
     if not ids:
@@ -897,11 +880,33 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
-def describe(*, session: Session, observable_id: int) -> dict[str, Any]:
+def reporting_countries(
+    *, session: Session, actor: Actor, observable_id: int
+) -> list[tuple[str, datetime]]:
+    """(member country, first report) of the organisations that reported the observable in
+    records the actor may read, by country. Not stored: who reported a value is part of a
+    record, and a reader who may not read the record learns only that a match exists."""
+    rows = session.execute(
+        select(Organisation.country_code, func.min(Occurrence.reported_at))
+        .join(Organisation, Organisation.id == Occurrence.owner_org_id)
+        .join(Country, Country.iso2 == Organisation.country_code)
+        .where(
+            Occurrence.observable_id == observable_id,
+            Country.is_member.is_(True),
+            sharing_service.readable_condition(actor, Occurrence),
+        )
+        .group_by(Organisation.country_code)
+        .order_by(Organisation.country_code)
+    ).all()
+    return [(str(code), first) for code, first in rows]
+
+
+def describe(*, session: Session, actor: Actor, observable_id: int) -> dict[str, Any]:
     """Flags, current enrichment by kind and jurisdictions of one observable, as JSON-ready data.
 
-    The caller has already decided the actor may see the observable (the lookup does). NotFound
-    if there is no such observable.
+    The caller has already decided the actor may see the observable (the lookup does). The
+    "reported-by" jurisdictions are those of the reports the actor may read. NotFound if there
+    is no such observable.
     """
     if session.get(Observable, observable_id) is None:
         raise NotFound(f"observable {observable_id} does not exist", field="observable_id")
@@ -921,11 +926,19 @@ def describe(*, session: Session, observable_id: int) -> dict[str, Any]:
         )
         .order_by(Enrichment.kind)
     ).all()
-    places = session.scalars(
-        select(Jurisdiction)
-        .where(Jurisdiction.observable_id == observable_id)
-        .order_by(Jurisdiction.country_code, Jurisdiction.reason)
-    ).all()
+    places = [
+        (place.country_code, place.reason, place.source, place.created_at)
+        for place in session.scalars(
+            select(Jurisdiction).where(Jurisdiction.observable_id == observable_id)
+        )
+    ]
+    places.extend(
+        (country, JurisdictionReason.REPORTED_BY.value, "occurrence", first)
+        for country, first in reporting_countries(
+            session=session, actor=actor, observable_id=observable_id
+        )
+    )
+    places.sort(key=lambda place: (place[0], place[1]))
     return {
         "noise": any(flag.overridden_at is None for flag in flags),
         "flags": [
@@ -951,12 +964,12 @@ def describe(*, session: Session, observable_id: int) -> dict[str, Any]:
         },
         "jurisdictions": [
             {
-                "country": place.country_code,
-                "reason": place.reason,
-                "source": place.source,
-                "created_at": _iso(place.created_at),
+                "country": country,
+                "reason": reason,
+                "source": source,
+                "created_at": _iso(created_at),
             }
-            for place in places
+            for country, reason, source, created_at in places
         ],
     }
 

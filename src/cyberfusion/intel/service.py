@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
@@ -18,7 +18,7 @@ from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.intel.models import IntelObject, ValidationRule
 from cyberfusion.intel.schemas import IntelObjectCreate, IntelObjectRead
 from cyberfusion.observable.models import Occurrence
-from cyberfusion.registry.models import Organisation
+from cyberfusion.registry.models import Country, Organisation
 from cyberfusion.sharing import service as sharing_service
 from cyberfusion.sharing.models import SharingLabel, strictest_tlp
 from cyberfusion.sharing.schemas import LabelsIn, LabelsRead
@@ -195,12 +195,30 @@ def _search_conditions(
 ) -> list[ColumnElement[bool]]:
     conditions = [sharing_service.readable_condition(actor, IntelObject)]
     if country:
-        # A record concerns a country when one of the values it reports does (jurisdiction).
+        # A record concerns a country when one of the values it reports does: a jurisdiction
+        # of the value, or a report of it by an organisation of that member country that the
+        # actor may read (who reported what is not stored apart from the reports).
+        code = country.upper()
+        reporter = aliased(Occurrence)
+        organisations = (
+            select(Organisation.id)
+            .join(Country, Country.iso2 == Organisation.country_code)
+            .where(Organisation.country_code == code, Country.is_member.is_(True))
+        )
         conditions.append(
             exists().where(
                 Occurrence.intel_object_id == IntelObject.id,
-                Jurisdiction.observable_id == Occurrence.observable_id,
-                Jurisdiction.country_code == country.upper(),
+                or_(
+                    exists().where(
+                        Jurisdiction.observable_id == Occurrence.observable_id,
+                        Jurisdiction.country_code == code,
+                    ),
+                    exists().where(
+                        reporter.observable_id == Occurrence.observable_id,
+                        reporter.owner_org_id.in_(organisations),
+                        sharing_service.readable_condition(actor, reporter),
+                    ),
+                ),
             )
         )
     if source_org_id is not None:
@@ -242,7 +260,8 @@ def search(
 ) -> tuple[Sequence[IntelObject], int]:
     """Readable records matching every given filter, newest first, and how many match in all.
 
-    `country` keeps records reporting a value that concerns that country (its jurisdiction);
+    `country` keeps records reporting a value that concerns that country (its jurisdiction, or
+    a report of the value by an organisation of that country that the actor may read);
     `source_org_id` keeps records of that organisation."""
     conditions = _search_conditions(
         actor,

@@ -520,7 +520,9 @@ def _observable_view(
         if o.intel_object_id != exclude_record
     ]
     facts = (
-        enrichment_service.describe(session=session, observable_id=result.observable_id)
+        enrichment_service.describe(
+            session=session, actor=actor, observable_id=result.observable_id
+        )
         if result.observable_id is not None
         else None
     )
