@@ -20,6 +20,7 @@ caps, so a label row written by any other path still cannot leak.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,17 @@ BROAD_TLPS = (Tlp.CLEAR.value, Tlp.GREEN.value, Tlp.AMBER.value)
 
 def readable_label_ids(actor: Actor) -> Select[int]:
     """The label rows the actor may read, as a sub-select."""
-    return select(SharingLabel.id).where(_label_predicate(actor))
+    return _readable_label_ids(actor.org_id, actor.org_kind, actor.region_code, actor.country_code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _readable_label_ids(
+    org_id: int | None, kind: str | None, region: str | None, country: str | None
+) -> Select[int]:
+    # Built once per reader: the rules read only these four fields of the actor, and a
+    # statement is immutable. Building it took about a third of a millisecond, on every read.
+    reader = Actor(None, None, org_id, None, kind, country, region)
+    return select(SharingLabel.id).where(_label_predicate(reader))
 
 
 def readable_condition(actor: Actor, model: Any) -> ColumnElement[bool]:
