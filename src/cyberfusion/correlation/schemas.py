@@ -108,7 +108,8 @@ class LookupRead(BaseModel):
     )
     as_network: str | None = None
     countries: list[dict[str, str]] = Field(
-        description="member countries the value concerns, each with the reason"
+        description="member countries the value concerns, each with the reason; "
+        "'reported-by' only for reports the caller may read"
     )
     assessment: dict[str, Any] | None
     enrichment: dict[str, Any] | None
