@@ -144,6 +144,62 @@ def test_a_stated_resolution_links_the_name_to_the_address(session: Session) -> 
     assert ("host-resolves-to", "45.148.10.5") in related
 
 
+def _resolution_bundle(name: str, address: str) -> list[dict[str, object]]:
+    objects: list[dict[str, object]] = [
+        {
+            "type": "domain-name",
+            "spec_version": "2.1",
+            "id": "domain-name--" + str(uuid.uuid4()),
+            "value": name,
+        },
+        {
+            "type": "ipv4-addr",
+            "spec_version": "2.1",
+            "id": "ipv4-addr--" + str(uuid.uuid4()),
+            "value": address,
+        },
+    ]
+    objects.append(
+        {
+            "type": "relationship",
+            "spec_version": "2.1",
+            "id": "relationship--" + str(uuid.uuid4()),
+            "created": "2026-11-01T00:00:00.000Z",
+            "modified": "2026-11-01T00:00:00.000Z",
+            "relationship_type": "resolves-to",
+            "source_ref": objects[0]["id"],
+            "target_ref": objects[1]["id"],
+        }
+    )
+    return objects
+
+
+def test_a_resolution_stated_where_the_reader_may_not_look_relates_nothing(
+    session: Session,
+) -> None:
+    # cert-fr states, for itself alone, that the name resolves to the address; cert-ng
+    # reports both values on their own. That they belong together is cert-fr's to know.
+    name = _unique()
+    factory.report_bundle(
+        session,
+        "cert-fr",
+        _resolution_bundle(name, "45.148.10.6"),
+        LabelsIn(tlp="amber", audience="organisation"),
+    )
+    factory.report(session, "cert-ng", [("domain-name", name), ("ipv4-addr", "45.148.10.6")])
+    outsider = factory.reporter(session, "cert-ng")
+    for raw, relation, other in (
+        (name, "resolves-to", "45.148.10.6"),
+        ("45.148.10.6", "resolved-from", name),
+    ):
+        related = correlation_service.correlate_value(session=session, actor=outsider, raw=raw)
+        assert (relation, other) not in {(r.relation, r.value) for r in related.related}
+        mine = correlation_service.correlate_value(
+            session=session, actor=factory.reporter(session, "cert-fr"), raw=raw
+        )
+        assert (relation, other) in {(r.relation, r.value) for r in mine.related}
+
+
 # --------------------------------------------------------------------------- beyond exact
 
 

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.core.errors import NotFound, ValidationFailed
 from cyberfusion.correlation.models import LinkKind, ObservableLink, RecordKnowledge
-from cyberfusion.correlation.service import readable_observable_condition
+from cyberfusion.correlation.service import readable_link_condition, readable_observable_condition
 from cyberfusion.enrichment import service as enrichment_service
 from cyberfusion.enrichment.models import Enrichment, EnrichmentKind
 from cyberfusion.intel.models import IntelObject
@@ -180,12 +180,7 @@ class _Walk:
                 if fresh:
                     new_records.append(record.id)
         # Links out of and into them.
-        stated_readable = or_(
-            ObservableLink.intel_object_id.is_(None),
-            ObservableLink.intel_object_id.in_(
-                select(IntelObject.id).where(sharing_service.readable_condition(actor, IntelObject))
-            ),
-        )
+        stated_readable = readable_link_condition(actor)
         outgoing = session.execute(
             select(ObservableLink.observable_id, ObservableLink.kind, ObservableLink.target_id)
             .where(ObservableLink.observable_id.in_(walkable), stated_readable)

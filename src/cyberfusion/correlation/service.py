@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
@@ -797,11 +797,25 @@ def _domain_parents(name: str) -> list[str]:
     return parents
 
 
+def readable_link_condition(actor: Actor) -> ColumnElement[bool]:
+    """SQL condition on ObservableLink: a link the values imply (no record), or one stated by
+    a record the actor may read. That a name resolves to an address is part of the record
+    that says so."""
+    return or_(
+        ObservableLink.intel_object_id.is_(None),
+        ObservableLink.intel_object_id.in_(
+            select(IntelObject.id).where(sharing_service.readable_condition(actor, IntelObject))
+        ),
+    )
+
+
 def _candidates(
-    session: Session, observable: Observable, limit: int
+    session: Session, actor: Actor, observable: Observable, limit: int
 ) -> list[tuple[str, Observable]]:
-    """(relation, observable) pairs related to one observable, noise left out."""
+    """(relation, observable) pairs related to one observable, noise left out; links stated by
+    records the actor may not read are not followed."""
     found: list[tuple[str, Observable]] = []
+    stated_readable = readable_link_condition(actor)
     kind, value = observable.obs_type, observable.value
 
     def by_values(relation: str, obs_type: str, values: Sequence[str]) -> None:
@@ -818,7 +832,7 @@ def _candidates(
         column = ObservableLink.target_id if outward else ObservableLink.observable_id
         rows = session.scalars(
             select(Observable)
-            .where(Observable.id.in_(select(column).where(condition)))
+            .where(Observable.id.in_(select(column).where(condition, stated_readable)))
             .order_by(Observable.id)
             .limit(limit)
         ).all()
@@ -1063,7 +1077,7 @@ def _readable_observable(session: Session, actor: Actor, observable_id: int) -> 
 
 
 def _correlate(session: Session, actor: Actor, observable: Observable, limit: int) -> Correlation:
-    related = _candidates(session, observable, limit)
+    related = _candidates(session, actor, observable, limit)
     ids = [observable.id] + [row.id for _, row in related]
     if actor.can(Permission.INTEL_SELECTOR_LOOKUP):
         hit = sharing_service.hit_check(
