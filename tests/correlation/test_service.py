@@ -101,49 +101,6 @@ def test_the_host_of_a_url_on_a_top_site_is_flagged_as_noise(session: Session) -
     assert [r.value for r in result.related] == []
 
 
-def test_a_stated_resolution_links_the_name_to_the_address(session: Session) -> None:
-    name = _unique()
-    objects = [
-        {
-            "type": "domain-name",
-            "spec_version": "2.1",
-            "id": "domain-name--" + str(uuid.uuid4()),
-            "value": name,
-        },
-        {
-            "type": "ipv4-addr",
-            "spec_version": "2.1",
-            "id": "ipv4-addr--" + str(uuid.uuid4()),
-            "value": "45.148.10.5",
-        },
-    ]
-    objects.append(
-        {
-            "type": "relationship",
-            "spec_version": "2.1",
-            "id": "relationship--" + str(uuid.uuid4()),
-            "created": "2026-11-01T00:00:00.000Z",
-            "modified": "2026-11-01T00:00:00.000Z",
-            "relationship_type": "resolves-to",
-            "source_ref": objects[0]["id"],
-            "target_ref": objects[1]["id"],
-        }
-    )
-    factory.report_bundle(session, "cert-fr", objects)
-    assert _links(session, _observable(session, "domain-name", name))["resolves-to"] == (
-        "45.148.10.5"
-    )
-    # URL -> host -> address, from a URL another organisation reported.
-    url = f"https://{name}/pay"
-    factory.report(session, "cert-ng", [("url", url)])
-    result = correlation_service.correlate_value(
-        session=session, actor=factory.reporter(session, "cert-ng"), raw=url
-    )
-    related = {(r.relation, r.value) for r in result.related}
-    assert ("host", name) in related
-    assert ("host-resolves-to", "45.148.10.5") in related
-
-
 def _resolution_bundle(name: str, address: str) -> list[dict[str, object]]:
     objects: list[dict[str, object]] = [
         {
@@ -172,6 +129,24 @@ def _resolution_bundle(name: str, address: str) -> list[dict[str, object]]:
         }
     )
     return objects
+
+
+def test_a_stated_resolution_links_the_name_to_the_address(session: Session) -> None:
+    name = _unique()
+    objects = _resolution_bundle(name, "45.148.10.5")
+    factory.report_bundle(session, "cert-fr", objects)
+    assert _links(session, _observable(session, "domain-name", name))["resolves-to"] == (
+        "45.148.10.5"
+    )
+    # URL -> host -> address, from a URL another organisation reported.
+    url = f"https://{name}/pay"
+    factory.report(session, "cert-ng", [("url", url)])
+    result = correlation_service.correlate_value(
+        session=session, actor=factory.reporter(session, "cert-ng"), raw=url
+    )
+    related = {(r.relation, r.value) for r in result.related}
+    assert ("host", name) in related
+    assert ("host-resolves-to", "45.148.10.5") in related
 
 
 def test_a_resolution_stated_where_the_reader_may_not_look_relates_nothing(
