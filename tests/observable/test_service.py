@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cyberfusion.account.permissions import Role
+from cyberfusion.audit import service as audit_service
+from cyberfusion.audit.models import AuditEntry
 from cyberfusion.core.time import utcnow
+from cyberfusion.intake import service as intake_service
+from cyberfusion.intake.schemas import SourceFormat, SubmissionOptions
 from cyberfusion.observable import service as observable_service
 from cyberfusion.observable.models import Observable, Occurrence
 from cyberfusion.observable.normalize import InvalidObservable, detect, normalise_typed
@@ -379,3 +384,39 @@ def test_a_seeded_url_corpus_agrees_and_takes_the_short_cut() -> None:
         assert_same_answer(T.URL, url)
     short = [url for url in urls if observable_service._FAST_HTTP_URL.fullmatch(url)]
     assert len(short) >= 30
+
+
+def _lookups_audited(session: Session) -> list[str]:
+    return list(
+        session.scalars(
+            select(AuditEntry.target_id)
+            .where(AuditEntry.action == "selector.lookup")
+            .order_by(AuditEntry.seq)
+        )
+    )
+
+
+def test_every_selector_lookup_is_audited_known_or_not(session: Session) -> None:
+    owner = account_factory.actor(session, org="cert-fr", role=Role.PARTNER_ANALYST)
+    intake_service.submit(
+        session=session,
+        actor=owner,
+        raw=b"type,value\nipv4-addr,198.51.100.77\n",
+        options=SubmissionOptions(
+            source_format=SourceFormat.CSV,
+            labels=LabelsIn(tlp=Tlp.GREEN, audience=Audience.COMMUNITY),
+        ),
+    )
+    analyst = account_factory.actor(session, org="hub", role=Role.HUB_ANALYST)
+    before = _lookups_audited(session)
+
+    known = observable_service.lookup(session=session, actor=analyst, raw="198.51.100.77")
+    unknown = observable_service.lookup(session=session, actor=analyst, raw="203.0.113.250")
+
+    assert known.observable_id is not None and len(known.occurrences) == 1
+    assert (unknown.observable_id, unknown.occurrences, unknown.hidden_match) == (None, [], False)
+    assert _lookups_audited(session)[len(before) :] == [
+        "ipv4-addr 198.51.100.77",
+        "ipv4-addr 203.0.113.250",
+    ]
+    assert audit_service.verify(session=session).ok

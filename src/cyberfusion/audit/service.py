@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit.models import AuditEntry, AuditHead
 from cyberfusion.core.canonical import canonical_json, sha256_hex
+from cyberfusion.core.db import plain
 from cyberfusion.core.time import as_utc, utcnow
 
 GENESIS_HASH = "0" * 64
 
 
-def entry_hash(entry: AuditEntry | Row[Any]) -> str:
+def entry_hash(entry: AuditEntry | Row[Any] | SimpleNamespace) -> str:
     """Hash over every field but `hash` itself, including the previous entry's hash."""
     return sha256_hex(
         canonical_json(
@@ -37,6 +39,14 @@ def entry_hash(entry: AuditEntry | Row[Any]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Appended:
+    """The entry `record` appended: its place in the chain and its hash."""
+
+    seq: int
+    hash: str
+
+
 def record(
     *,
     session: Session,
@@ -45,16 +55,20 @@ def record(
     target_type: str,
     target_id: str | int,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction, so it commits or rolls back with the change."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-        session.add(head)
-    entry = AuditEntry(
-        seq=head.seq + 1,
+) -> Appended:
+    """Append one entry in the caller's transaction, so it commits or rolls back with the change.
+
+    Plain statements, not the ORM's unit of work: every selector lookup appends an entry, and
+    its flush cost more than the lookup's own queries. The head is locked first (appends are
+    serialised across processes); on PostgreSQL the entry and the head's update then go in one
+    statement."""
+    connection = plain(session)
+    head = connection.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one_or_none()
+    seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
+    entry = SimpleNamespace(
+        seq=seq + 1,
         at=utcnow(),
         actor=actor.label,
         actor_user_id=actor.user_id,
@@ -63,14 +77,26 @@ def record(
         target_type=target_type,
         target_id=str(target_id),
         details=details or {},
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
     )
     entry.hash = entry_hash(entry)
-    session.add(entry)
-    head.seq = entry.seq
-    head.hash = entry.hash
-    session.flush()
-    return entry
+    appended = insert(AuditEntry).values(vars(entry))
+    if head is None:
+        connection.execute(appended)
+        connection.execute(insert(AuditHead).values(id=1, seq=entry.seq, hash=entry.hash))
+    elif connection.dialect.name == "postgresql":
+        connection.execute(
+            update(AuditHead)
+            .where(AuditHead.id == 1)
+            .values(seq=entry.seq, hash=entry.hash)
+            .add_cte(appended.cte("appended"))
+        )
+    else:
+        connection.execute(appended)
+        connection.execute(
+            update(AuditHead).where(AuditHead.id == 1).values(seq=entry.seq, hash=entry.hash)
+        )
+    return Appended(entry.seq, entry.hash)
 
 
 @dataclass(frozen=True)
@@ -107,7 +133,11 @@ def verify(*, session: Session, tail: int | None = None) -> VerifyResult:
     expected_seq = 1
     prev_hash = GENESIS_HASH
     count = 0
-    head = session.get(AuditHead, 1)
+    # Plain columns: an AuditHead object the session holds could be older than the row,
+    # which `record` updates without the ORM.
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+    ).one_or_none()
     if tail is not None and head is not None and head.seq > tail:
         expected_seq = head.seq - tail + 1
         before = session.execute(
