@@ -900,6 +900,11 @@ def worker(
     stop = threading.Event()
     if not once:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # The enrichment data, and the processes that work out large batches, before the first
+        # job rather than in it.
+        from cyberfusion.enrichment import service as enrichment_service
+
+        enrichment_service.warm_up()
     try:
         runs = run_worker(once=once, poll_seconds=poll, unit_of_work=transaction, stop=stop)
     except KeyboardInterrupt:

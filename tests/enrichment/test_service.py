@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+from dataclasses import replace
 from datetime import datetime
 
 import idna
@@ -14,6 +17,7 @@ from sqlalchemy.orm import Session
 from cyberfusion.account.permissions import Role
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit.models import AuditEntry
+from cyberfusion.core.config import get_settings
 from cyberfusion.core.errors import Conflict, NotFound, PermissionDenied
 from cyberfusion.enrichment import service as enrichment_service
 from cyberfusion.enrichment import warninglist
@@ -676,6 +680,91 @@ def test_several_chunks_store_what_one_chunk_stores(
     assert _stored(session, ids) == expected
     enrichments, places, flags = expected
     assert len(enrichments) >= len(values) and places and flags
+
+
+_MIXED = [
+    ("ipv4-addr", "81.2.69.142"),
+    ("ipv4-addr", "10.1.2.3"),
+    ("ipv4-addr", "8.8.8.8"),
+    ("domain-name", "login.example.fr"),
+    ("domain-name", "google.com"),
+    ("url", "http://81.2.69.142:8080/gate.php"),
+    ("url", "https://pay.example.de/x"),
+    ("email-addr", "boss@example.co.uk"),
+    ("phone-number", "+33612345678"),
+]
+
+
+def _with_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch through one worker process, in chunks of two, read two chunks ahead."""
+    settings = replace(get_settings(), enrichment_processes=1)
+    monkeypatch.setattr(enrichment_service, "get_settings", lambda: settings)
+    monkeypatch.setattr(enrichment_service, "_POOL_MIN", 1)
+    monkeypatch.setattr(enrichment_service, "_CHUNK", 2)
+    monkeypatch.setattr(enrichment_service, "_WINDOW", 2)
+
+
+def test_a_worker_process_stores_what_this_process_stores(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [observable(session, kind, value) for kind, value in _MIXED]
+    ids = [row.id for row in rows]
+    here = session.begin_nested()
+    whole = enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    expected = _stored(session, ids)
+    here.rollback()
+    assert _stored(session, ids) == ([], [], [])
+
+    _with_worker(monkeypatch)
+    ahead = enrichment_service.look_ahead(session=session, observable_ids=ids, refresh=True)
+    assert ahead.in_worker and len(ahead) == 5
+    elsewhere = enrichment_service.enrich_observables(
+        session=session, observable_ids=ids, refresh=True, ahead=ahead
+    )
+    assert elsewhere == whole
+    assert _stored(session, ids) == expected
+    # The values each names came back with the facts.
+    assert [ahead.parent(row.id, row.obs_type, "not asked") for row in rows] == [
+        enrichment_service.parent_value(kind, value) for kind, value in _MIXED
+    ]
+    assert ahead.parent(rows[3].id, "domain-name", "login.example.fr") == (
+        "domain-name",
+        "example.fr",
+    )
+
+
+def test_facts_worked_out_ahead_are_for_their_observables_only(session: Session) -> None:
+    rows = [observable(session, kind, value) for kind, value in _MIXED[:3]]
+    ahead = enrichment_service.look_ahead(
+        session=session, observable_ids=[row.id for row in rows[:2]], refresh=True
+    )
+    with pytest.raises(ValueError, match="other observables"):
+        enrichment_service.enrich_observables(
+            session=session, observable_ids=[row.id for row in rows], ahead=ahead
+        )
+
+
+def test_when_the_worker_dies_the_batch_is_worked_out_here(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [observable(session, kind, value) for kind, value in _MIXED]
+    ids = [row.id for row in rows]
+    here = session.begin_nested()
+    enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    expected = _stored(session, ids)
+    here.rollback()
+
+    _with_worker(monkeypatch)
+    pool = enrichment_service._pool()
+    assert pool is not None
+    pool.submit(os.getpid).result()  # started
+    for process in list(pool._processes.values()):  # type: ignore[attr-defined]
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
+    enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    assert _stored(session, ids) == expected
+    # The next batch starts a new pool.
+    assert enrichment_service._pool() is not pool
 
 
 def test_nothing_to_do(session: Session) -> None:

@@ -30,6 +30,9 @@ class Settings:
     inline_correlation_max: int = 20_000
     # Products leaving the organisation show counts below this as "< k" (threat assessments).
     small_cell_k: int = 5
+    # Worker processes that work out the enrichment's facts of large batches while the
+    # correlation job goes on (0: in the job's own process).
+    enrichment_processes: int = 1
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -68,6 +71,14 @@ def load_settings() -> Settings:
         ),
         inline_correlation_max=int(os.environ.get("CYBERFUSION_INLINE_CORRELATION_MAX", "20000")),
         small_cell_k=max(1, int(os.environ.get("CYBERFUSION_SMALL_CELL_K", "5"))),
+        enrichment_processes=max(
+            0,
+            int(
+                os.environ.get("CYBERFUSION_ENRICHMENT_PROCESSES")
+                # A second core, if there is one, for the second process.
+                or ("1" if (os.cpu_count() or 1) > 1 else "0")
+            ),
+        ),
     )
 
 

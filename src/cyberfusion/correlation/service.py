@@ -92,13 +92,18 @@ def after_intake(*, session: Session, submission_id: int) -> CorrelationSummary:
     link_knowledge(session=session, submission_id=submission_id)
     if not ids:
         return CorrelationSummary(0, 0, 0, 0)
-    enrichment_service.enrich_observables(session=session, observable_ids=ids, refresh=False)
-    links = derive_links(session=session, observable_ids=ids)
-    links += link_resolutions(session=session, submission_id=submission_id)
+    # The values' facts are worked out ahead (by a worker process for a large batch) while
+    # corroboration, which needs none of them, is recomputed here.
+    ahead = enrichment_service.look_ahead(session=session, observable_ids=ids, refresh=False)
     others = list(_others(session, ids, submission.org_id))
     # Only values another organisation reported too can change corroboration: one
     # organisation alone is single-source, however often it reports a value.
     assessed = assess(session=session, observable_ids={row[0] for row in others})
+    enrichment_service.enrich_observables(
+        session=session, observable_ids=ids, refresh=False, ahead=ahead
+    )
+    links = derive_links(session=session, observable_ids=ids, ahead=ahead)
+    links += link_resolutions(session=session, submission_id=submission_id)
     notices = _notify(session, submission, reported, others)
     return CorrelationSummary(len(ids), links, assessed, notices)
 
@@ -151,31 +156,21 @@ _REGISTERED_LINK = LinkKind.REGISTERED_DOMAIN.value
 _EMAIL_LINK = LinkKind.EMAIL_DOMAIN.value
 
 
-def _implied(obs_type: str, value: str) -> tuple[str, str, str] | None:
-    """(link kind, target type, target value) that a value implies, if any."""
-    if obs_type == _URL:
-        host_type, host = enrichment_service.url_host(value)
-        return (_HOST_LINK, host_type, host) if host else None
-    if obs_type == _DOMAIN:
-        owner = enrichment_service.owner_domain(value)
-        if owner is None or owner == value:
-            return None
-        return _REGISTERED_LINK, _DOMAIN, owner
-    if obs_type == _EMAIL:
-        domain = value.rpartition("@")[2]
-        if not domain:
-            return None
-        return _EMAIL_LINK, _DOMAIN, domain
-    return None
+# The link from a value to the one it names (`enrichment.service.parent_value`), by type.
+_PARENT_LINK = {_URL: _HOST_LINK, _DOMAIN: _REGISTERED_LINK, _EMAIL: _EMAIL_LINK}
+_IMPLYING = tuple(_PARENT_LINK)
 
 
-_IMPLYING = (_URL, _DOMAIN, _EMAIL)
-
-
-def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
+def derive_links(
+    *,
+    session: Session,
+    observable_ids: Iterable[int],
+    ahead: enrichment_service.Ahead | None = None,
+) -> int:
     """Link URLs to their host, e-mail addresses to their domain, names to their registered
     domain, creating (and flagging) the target observables as needed; returns links added.
-    Observables already linked are skipped, so running again adds nothing."""
+    Observables already linked are skipped, so running again adds nothing. `ahead`, the
+    enrichment's `look_ahead` of these observables, knows the values they name already."""
     pending = sorted(set(observable_ids))
     added = 0
     # Two rounds: a URL's host is a name, which has a registered domain of its own.
@@ -208,9 +203,13 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
             for obs_id, obs_type, value in rows:
                 if obs_id in done:
                     continue
-                implied = _implied(obs_type, value)
-                if implied is not None:
-                    wanted.append((obs_id, *implied))
+                parent = (
+                    ahead.parent(obs_id, obs_type, value)
+                    if ahead is not None
+                    else enrichment_service.parent_value(obs_type, value)
+                )
+                if parent is not None:
+                    wanted.append((obs_id, _PARENT_LINK[obs_type], *parent))
         if not wanted:
             break
         # The targets of the whole round in one statement, and the links in another: per
@@ -225,8 +224,12 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
         ]
         added += len(links)
         created = sorted({target_id for _, _, target_id in links})
-        # The links are stored while the targets are enriched (neither reads the other's
-        # rows); the next round reads the links, after the block.
+        # The targets' facts (and the values they name, for the next round) are worked out
+        # ahead; the links are stored while the targets are enriched (neither reads the
+        # other's rows); the next round reads the links, after the block.
+        ahead = enrichment_service.look_ahead(
+            session=session, observable_ids=created, refresh=False
+        )
         with write_behind(session) as writer:
             writer.insert(
                 ObservableLink.__tablename__,
@@ -244,7 +247,7 @@ def derive_links(*, session: Session, observable_ids: Iterable[int]) -> int:
             # Targets nobody reported yet get their flags and facts too: correlation must
             # know that 'google.com', the host of a reported URL, is noise.
             enrichment_service.enrich_observables(
-                session=session, observable_ids=created, refresh=False
+                session=session, observable_ids=created, refresh=False, ahead=ahead
             )
         pending = created
     return added

@@ -12,8 +12,13 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import logging
+import multiprocessing
 import platform
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -32,6 +37,7 @@ import cyberfusion
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
 from cyberfusion.audit import service as audit_service
+from cyberfusion.core.config import get_settings
 from cyberfusion.core.db import in_ids, plain, write_behind
 from cyberfusion.core.errors import Conflict, NotFound, ValidationFailed
 from cyberfusion.core.time import as_utc, utcnow
@@ -50,20 +56,30 @@ from cyberfusion.registry.models import Country, Organisation
 from cyberfusion.sharing import service as sharing_service
 
 __all__ = [
+    "Ahead",
     "EnrichmentSummary",
     "cctld_country",
     "describe",
     "enrich_observables",
     "enrich_submission",
     "enrichment_history",
+    "look_ahead",
     "noise_condition",
     "override_flag",
+    "parent_value",
     "reporting_countries",
     "warm_up",
 ]
 
+log = logging.getLogger(__name__)
+
 # Observables per round trip (their ids travel as a range or as one array parameter).
 _CHUNK = 5000
+# Batches from this many observables up have their facts worked out in a worker process
+# (`Ahead`); below, handing them over costs more than it saves.
+_POOL_MIN = 10_000
+# Chunks read and handed to the worker ahead of the one being stored.
+_WINDOW = 20
 # The combined country + ASN data for IPv4 and IPv6. geoip2fast keeps its tables in module
 # globals, so a process holds one data file: this one, loaded by `_geoip` only.
 _GEOIP_FILE = "geoip2fast-asn-ipv6.dat.gz"
@@ -209,7 +225,16 @@ def cctld_country(tld: str) -> str | None:
 
 
 def warm_up() -> None:
-    """Load the warninglists and the geolocation data now rather than at the first enrichment."""
+    """Load the warninglists and the geolocation data now rather than at the first enrichment,
+    here and in the worker processes (`Ahead`), which start now too."""
+    _load_shipped_data()
+    pool = _pool()
+    if pool is not None:
+        # Each worker loads the data as it starts; waiting for one answer waits for that.
+        pool.submit(_work_out, []).result()
+
+
+def _load_shipped_data() -> None:
     warninglist.get()
     _geoip()
 
@@ -436,6 +461,26 @@ def url_host(url: str) -> tuple[str, str]:
     return _DOMAIN, host
 
 
+_URL = ObservableType.URL.value
+_EMAIL = ObservableType.EMAIL.value
+
+
+def parent_value(obs_type: str, value: str) -> tuple[str, str] | None:
+    """(type, value) of the value this one names: a URL's host, an e-mail address's domain, a
+    name's registered domain (None for the registered domain itself). Correlation links each
+    value to it."""
+    if obs_type == _URL:
+        host_type, host = url_host(value)
+        return (host_type, host) if host else None
+    if obs_type == _DOMAIN:
+        owner = owner_domain(value)
+        return None if owner is None or owner == value else (_DOMAIN, owner)
+    if obs_type == _EMAIL:
+        domain = value.rpartition("@")[2]
+        return (_DOMAIN, domain) if domain else None
+    return None
+
+
 def _url_facts(facts: _Facts, url: str) -> None:
     parts = urlsplit(url)
     try:
@@ -582,45 +627,210 @@ def _current_versions(
     }
 
 
-@dataclass
-class _ChunkInput:
-    """What the database says about one chunk of observables before their rows are made."""
+# --------------------------------------------------------------------------- facts ahead
 
+_pool_lock = threading.Lock()
+_pool_state: dict[str, ProcessPoolExecutor] = {}
+
+
+def _pool() -> ProcessPoolExecutor | None:
+    """The worker processes (`CYBERFUSION_ENRICHMENT_PROCESSES`, None for none), started at
+    first use, each loading the shipped data once. Started by a fork server, not forked from
+    this process: it holds database connections and threads."""
+    count = get_settings().enrichment_processes
+    if count < 1:
+        return None
+    with _pool_lock:
+        pool = _pool_state.get("pool")
+        if pool is None:
+            context = multiprocessing.get_context("forkserver")
+            # The server imports this module once; the workers are forked from it with it.
+            context.set_forkserver_preload([__name__])
+            pool = ProcessPoolExecutor(
+                max_workers=count, mp_context=context, initializer=_load_shipped_data
+            )
+            _pool_state["pool"] = pool
+        return pool
+
+
+def _discard_pool(pool: ProcessPoolExecutor) -> None:
+    """Forget a broken pool (a worker died); the next large batch starts a new one."""
+    with _pool_lock:
+        if _pool_state.get("pool") is pool:
+            del _pool_state["pool"]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+# What a worker sends back per observable: id, flags, enrichments, countries (see `_Facts`;
+# None when its facts were not asked for) and `parent_value`.
+_WorkedOut = tuple[
+    int,
+    list[tuple[str, str, str]] | None,
+    list[tuple[str, dict[str, Any], str, str]],
+    list[tuple[str, str, str]],
+    tuple[str, str] | None,
+]
+
+
+def _work_out(items: list[tuple[int, str, str, bool]]) -> list[_WorkedOut]:
+    """Facts (for the items that ask for them) and parent values of (id, type, value, facts?)
+    items: what `Ahead` runs, in a worker process or in this one."""
+    lists = warninglist.get()
+    out: list[_WorkedOut] = []
+    for obs_id, obs_type, value, wanted in items:
+        parent = parent_value(obs_type, value)
+        if wanted:
+            found = _facts(obs_type, value, lists)
+            out.append((obs_id, found.flags, found.enrichments, found.countries, parent))
+        else:
+            out.append((obs_id, None, [], [], parent))
+    return out
+
+
+@dataclass
+class _Chunk:
+    """One chunk of a batch: its observables as stored, and the answers being worked out."""
+
+    ids: Sequence[int]
     rows: list[tuple[int, str, str]]  # (id, type, value) of the chunk's observables
     done: set[int]  # enriched before: not looked up again without a refresh
+    items: list[tuple[int, str, str, bool]]
+    answer: Future[list[_WorkedOut]] | None  # None: worked out in this process, when asked
+
+
+class Ahead:
+    """What the shipped data says about a batch of observables (their facts, and the value each
+    names: `parent_value`), worked out ahead of the enrichment that stores it. For a batch of
+    `_POOL_MIN` observables or more, a worker process works the chunks out while the
+    transaction goes on with other work (the correlation job assesses corroboration
+    meanwhile): the facts are pure functions of the values, and the job's own process is busy
+    with the database. Smaller batches, or with no worker configured, are worked out in this
+    process when the enrichment asks. Chunks are read and handed over `_WINDOW` at a time.
+
+    Made by `look_ahead`, used by one `enrich_observables` of the same observables (and by the
+    correlation's links, for the parent values), in the same transaction."""
+
+    def __init__(self, session: Session, ids: Sequence[int], *, refresh: bool) -> None:
+        self.ids = list(ids)
+        self.refresh = refresh
+        self._pool = _pool() if len(self.ids) >= _POOL_MIN else None
+        self._bounds = [
+            (start, min(start + _CHUNK, len(self.ids))) for start in range(0, len(self.ids), _CHUNK)
+        ]
+        self._chunks: dict[int, _Chunk] = {}
+        self._parents: dict[int, tuple[str, str] | None] = {}
+        for index in range(min(_WINDOW, len(self._bounds))):
+            self._read(session, index)
+
+    @property
+    def in_worker(self) -> bool:
+        """Whether a worker process works the chunks out."""
+        return self._pool is not None
+
+    def __len__(self) -> int:
+        return len(self._bounds)
+
+    def _read(self, session: Session, index: int) -> None:
+        start, end = self._bounds[index]
+        ids = self.ids[start:end]
+        wanted = set(ids)
+        rows = [
+            (row[0], row[1], row[2])
+            for row in plain(session).execute(
+                select(Observable.id, Observable.obs_type, Observable.value).where(
+                    _among(session, Observable.id, ids)
+                )
+            )
+            if row[0] in wanted
+        ]
+        done: set[int] = set()
+        if not self.refresh:
+            # Observables enriched before keep their answers until a refresh; only who
+            # reported them can have changed.
+            for table in (Enrichment, ObservableFlag):
+                done.update(
+                    plain(session).scalars(
+                        select(table.observable_id)
+                        .where(_among(session, table.observable_id, ids))
+                        .distinct()
+                    )
+                )
+        items = [(obs_id, obs_type, value, obs_id not in done) for obs_id, obs_type, value in rows]
+        answer: Future[list[_WorkedOut]] | None = None
+        if self._pool is not None:
+            try:
+                answer = self._pool.submit(_work_out, items)
+            except BrokenProcessPool:
+                self._give_up_pool()
+        self._chunks[index] = _Chunk(ids, rows, done, items, answer)
+
+    def chunk(self, session: Session, index: int) -> tuple[_Chunk, dict[int, _Facts]]:
+        """Chunk `index` (in order) and the facts of its observables that need them; the
+        chunk `_WINDOW` further on is read and handed over now."""
+        if index + _WINDOW < len(self._bounds):
+            self._read(session, index + _WINDOW)
+        part = self._chunks.pop(index)
+        answers = self._answers(part)
+        facts: dict[int, _Facts] = {}
+        for obs_id, flags, enrichments, countries, parent in answers:
+            self._parents[obs_id] = parent
+            if flags is not None:
+                facts[obs_id] = _Facts(flags, enrichments, countries)
+        return part, facts
+
+    def _answers(self, part: _Chunk) -> list[_WorkedOut]:
+        if part.answer is None:
+            return _work_out(part.items)
+        try:
+            return part.answer.result()
+        except BrokenProcessPool:
+            self._give_up_pool()
+            return _work_out(part.items)
+
+    def _give_up_pool(self) -> None:
+        """A worker died (killed, out of memory): the batch goes on in this process, and the
+        next large batch starts a new pool."""
+        log.warning("an enrichment worker process died; working the batch out here")
+        if self._pool is not None:
+            _discard_pool(self._pool)
+        self._pool = None
+
+    def parent(self, obs_id: int, obs_type: str, value: str) -> tuple[str, str] | None:
+        """`parent_value` of an observable of the batch (worked out already for those whose
+        chunk was read back), of any other as asked."""
+        found = self._parents.get(obs_id, _UNKNOWN)
+        if found is _UNKNOWN:
+            return parent_value(obs_type, value)
+        return found  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+
+
+def look_ahead(*, session: Session, observable_ids: Iterable[int], refresh: bool) -> Ahead:
+    """Start working out the facts of these observables (see `Ahead`); pass the result to
+    `enrich_observables` with the same ids and refresh."""
+    return Ahead(session, sorted(set(observable_ids)), refresh=refresh)
+
+
+# --------------------------------------------------------------------------- storing
+
+
+@dataclass
+class _Stored:
+    """What the database holds of one chunk's flags, enrichments and countries."""
+
     flagged: set[tuple[int, str, str]]
     current: dict[tuple[int, str], tuple[int, str, str]]
     placed: set[tuple[int, str, str]]
 
 
-def _read_chunk(session: Session, ids: Sequence[int], *, refresh: bool) -> _ChunkInput:
-    wanted = set(ids)
-    rows = [
-        (row[0], row[1], row[2])
-        for row in plain(session).execute(
-            select(Observable.id, Observable.obs_type, Observable.value).where(
-                _among(session, Observable.id, ids)
-            )
-        )
-        if row[0] in wanted
-    ]
-    done: set[int] = set()
-    if not refresh:
-        # Observables enriched before keep their answers until a refresh; only who reported
-        # them can have changed.
-        for table in (Enrichment, ObservableFlag):
-            done.update(
-                plain(session).scalars(
-                    select(table.observable_id)
-                    .where(_among(session, table.observable_id, ids))
-                    .distinct()
-                )
-            )
+def _read_stored(session: Session, ids: Sequence[int], *, refresh: bool) -> _Stored:
     flagged: set[tuple[int, str, str]] = set()
     current: dict[tuple[int, str], tuple[int, str, str]] = {}
     if refresh:
-        # Without a refresh, the observables looked up here have neither flags nor enrichment
-        # rows (those that have are `done` and get no facts).
+        # Without a refresh, the observables looked up have neither flags nor enrichment rows
+        # (those that have are `done` and get no facts).
         flagged = set(
             session.execute(
                 select(
@@ -636,23 +846,18 @@ def _read_chunk(session: Session, ids: Sequence[int], *, refresh: bool) -> _Chun
             ).where(_among(session, Jurisdiction.observable_id, ids))
         )
     )
-    return _ChunkInput(rows, done, flagged, current, placed)
+    return _Stored(flagged, current, placed)
 
 
 def _chunk_rows(
     session: Session,
-    found_in: _ChunkInput,
-    lists: warninglist.Warninglists,
+    facts: dict[int, _Facts],
+    held: _Stored,
     members: frozenset[str],
     now: datetime,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The new flag, enrichment and jurisdiction rows of a chunk."""
-    done = found_in.done
-    facts = {
-        obs_id: _Facts() if obs_id in done else _facts(obs_type, value, lists)
-        for obs_id, obs_type, value in found_in.rows
-    }
-    flagged, current, placed = found_in.flagged, found_in.current, found_in.placed
+    flagged, current, placed = held.flagged, held.current, held.placed
     new_flags: list[dict[str, Any]] = []
     new_enrichments: list[dict[str, Any]] = []
     new_places: list[dict[str, Any]] = []
@@ -720,7 +925,11 @@ def _chunk_rows(
 
 
 def enrich_observables(
-    *, session: Session, observable_ids: Iterable[int], refresh: bool = True
+    *,
+    session: Session,
+    observable_ids: Iterable[int],
+    refresh: bool = True,
+    ahead: Ahead | None = None,
 ) -> EnrichmentSummary:
     """Flag, enrich and place the given observables; safe to run again at any time.
 
@@ -732,27 +941,32 @@ def enrich_observables(
     stored: `describe` and the readers read them from the occurrences the reader may read.
 
     With refresh=False, observables that already have an enrichment or a flag are not looked
-    up again (intake: the same values come back every day). Ids of unknown observables are
+    up again (intake: the same values come back every day). `ahead`, from `look_ahead` with
+    the same ids and refresh, brings facts worked out ahead. Ids of unknown observables are
     ignored. Never commits.
     """
     ids = sorted(set(observable_ids))
     if not ids:
         return EnrichmentSummary(0, 0, 0, 0)
-    lists = warninglist.get()
+    if ahead is None:
+        ahead = Ahead(session, ids, refresh=refresh)
+    elif ahead.ids != ids or ahead.refresh != refresh:
+        raise ValueError("the facts worked out ahead are for other observables or another refresh")
     members = _member_countries(session)
     now = utcnow()
     totals = [0, 0, 0, 0]
-    chunks = list(_chunks(ids, _CHUNK))
     # A pipeline over chunks of disjoint observables: the database stores one chunk's rows
     # (write_behind) while the next chunk's are worked out; each chunk's reads are made before
     # the previous chunk's rows are handed over, so they never wait for them.
     with write_behind(session) as writer:
-        found_in = _read_chunk(session, chunks[0], refresh=refresh)
-        for index in range(len(chunks)):
-            flags, enrichments, places = _chunk_rows(session, found_in, lists, members, now)
-            totals[0] += len(found_in.rows)
-            if index + 1 < len(chunks):
-                found_in = _read_chunk(session, chunks[index + 1], refresh=refresh)
+        part, facts = ahead.chunk(session, 0)
+        stored = _read_stored(session, part.ids, refresh=refresh)
+        for index in range(len(ahead)):
+            flags, enrichments, places = _chunk_rows(session, facts, stored, members, now)
+            totals[0] += len(part.rows)
+            if index + 1 < len(ahead):
+                part, facts = ahead.chunk(session, index + 1)
+                stored = _read_stored(session, part.ids, refresh=refresh)
             for model, values in (
                 (ObservableFlag, flags),
                 (Enrichment, enrichments),
