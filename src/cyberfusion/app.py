@@ -75,6 +75,7 @@ async def _in_process_jobs(app: FastAPI) -> AsyncIterator[None]:
     finally:
         stop.set()
         thread.join(timeout=30)
+        enrichment_service.shutdown_workers()
 
 
 def create_app() -> FastAPI:

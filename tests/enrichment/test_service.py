@@ -6,8 +6,12 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import idna
 import pytest
@@ -717,7 +721,7 @@ def test_a_worker_process_stores_what_this_process_stores(
 
     _with_worker(monkeypatch)
     ahead = enrichment_service.look_ahead(session=session, observable_ids=ids, refresh=True)
-    assert ahead.in_worker and len(ahead) == 5
+    assert ahead.in_worker
     elsewhere = enrichment_service.enrich_observables(
         session=session, observable_ids=ids, refresh=True, ahead=ahead
     )
@@ -765,6 +769,47 @@ def test_when_the_worker_dies_the_batch_is_worked_out_here(
     assert _stored(session, ids) == expected
     # The next batch starts a new pool.
     assert enrichment_service._pool() is not pool
+
+
+_START_AND_END = """
+import os, signal, sys
+from cyberfusion.enrichment import service
+service.warm_up()
+print(" ".join(str(pid) for pid in service._pool()._processes), flush=True)
+if sys.argv[1] == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("ending", ["exits", "killed"])
+def test_the_worker_processes_end_with_the_process_that_started_them(
+    ending: str, tmp_path: Path
+) -> None:
+    # Output to a file, not a pipe: the workers inherit it, and a pipe would keep the killed
+    # process unreaped (it counts as alive) until they closed it.
+    output = tmp_path / "workers.txt"
+    with output.open("w") as sink:
+        started = subprocess.Popen(
+            [sys.executable, "-c", _START_AND_END, ending],
+            env={**os.environ, "CYBERFUSION_ENRICHMENT_PROCESSES": "1"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        started.wait(timeout=120)
+    workers = [int(word) for word in output.read_text().split() if word.isdigit()]
+    assert len(workers) == 1, output.read_text()
+    deadline = time.monotonic() + 20
+    while _alive(workers[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers[0])
 
 
 def test_nothing_to_do(session: Session) -> None:
