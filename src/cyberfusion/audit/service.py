@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.schemas import Actor
@@ -39,6 +39,31 @@ def entry_hash(entry: AuditEntry | Row[Any] | SimpleNamespace) -> str:
     )
 
 
+# The statements of an append, built once: their values travel as parameters (building them
+# with the values in costs a cache key computed anew each time).
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_HEADS = cast(Table, AuditHead.__table__)
+_LOCK_HEAD = select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES).values(
+    {column.name: bindparam(f"entry_{column.name}", type_=column.type) for column in _ENTRIES.c}
+)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == 1)
+    .values(
+        seq=bindparam("head_seq", type_=_HEADS.c.seq.type),
+        hash=bindparam("head_hash", type_=_HEADS.c.hash.type),
+    )
+)
+_INSERT_HEAD = insert(_HEADS).values(
+    id=1,
+    seq=bindparam("head_seq", type_=_HEADS.c.seq.type),
+    hash=bindparam("head_hash", type_=_HEADS.c.hash.type),
+)
+# PostgreSQL: the entry and the head's new state in one statement.
+_APPEND = _MOVE_HEAD.add_cte(_INSERT_ENTRY.cte("appended"))
+
+
 @dataclass(frozen=True)
 class Appended:
     """The entry `record` appended: its place in the chain and its hash."""
@@ -63,9 +88,7 @@ def record(
     serialised across processes); on PostgreSQL the entry and the head's update then go in one
     statement."""
     connection = plain(session)
-    head = connection.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-    ).one_or_none()
+    head = connection.execute(_LOCK_HEAD).one_or_none()
     seq, prev_hash = (head[0], head[1]) if head is not None else (0, GENESIS_HASH)
     entry = SimpleNamespace(
         seq=seq + 1,
@@ -80,22 +103,16 @@ def record(
         prev_hash=prev_hash,
     )
     entry.hash = entry_hash(entry)
-    appended = insert(AuditEntry).values(vars(entry))
+    values = {f"entry_{name}": value for name, value in vars(entry).items()}
+    values.update(head_seq=entry.seq, head_hash=entry.hash)
     if head is None:
-        connection.execute(appended)
-        connection.execute(insert(AuditHead).values(id=1, seq=entry.seq, hash=entry.hash))
+        connection.execute(_INSERT_ENTRY, values)
+        connection.execute(_INSERT_HEAD, values)
     elif connection.dialect.name == "postgresql":
-        connection.execute(
-            update(AuditHead)
-            .where(AuditHead.id == 1)
-            .values(seq=entry.seq, hash=entry.hash)
-            .add_cte(appended.cte("appended"))
-        )
+        connection.execute(_APPEND, values)
     else:
-        connection.execute(appended)
-        connection.execute(
-            update(AuditHead).where(AuditHead.id == 1).values(seq=entry.seq, hash=entry.hash)
-        )
+        connection.execute(_INSERT_ENTRY, values)
+        connection.execute(_MOVE_HEAD, values)
     return Appended(entry.seq, entry.hash)
 
 
