@@ -651,41 +651,6 @@ def _stored(session: Session, ids: list[int]) -> tuple[list[tuple[object, ...]],
     )
 
 
-def test_several_chunks_store_what_one_chunk_stores(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Chunks of two observables (each chunk reads, works out and writes its own rows) store
-    # the same rows as one chunk of all of them.
-    values = [
-        ("ipv4-addr", "81.2.69.142"),
-        ("ipv4-addr", "10.1.2.3"),
-        ("ipv4-addr", "8.8.8.8"),
-        ("domain-name", "login.example.fr"),
-        ("domain-name", "google.com"),
-        ("url", "http://81.2.69.142:8080/gate.php"),
-        ("url", "https://pay.example.de/x"),
-        ("email-addr", "boss@example.co.uk"),
-        ("phone-number", "+33612345678"),
-    ]
-    rows = [observable(session, kind, value) for kind, value in values]
-    ids = [row.id for row in rows]
-    reporter = account.actor(session, org="ncb-fr")
-    for row in rows:
-        report(session, reporter, row)
-    in_one = session.begin_nested()
-    whole = enrichment_service.enrich_observables(session=session, observable_ids=ids)
-    expected = _stored(session, ids)
-    in_one.rollback()
-    assert _stored(session, ids) == ([], [], [])
-
-    monkeypatch.setattr(enrichment_service, "_CHUNK", 2)
-    chunked = enrichment_service.enrich_observables(session=session, observable_ids=ids)
-    assert chunked == whole
-    assert _stored(session, ids) == expected
-    enrichments, places, flags = expected
-    assert len(enrichments) >= len(values) and places and flags
-
-
 _MIXED = [
     ("ipv4-addr", "81.2.69.142"),
     ("ipv4-addr", "10.1.2.3"),
@@ -697,6 +662,38 @@ _MIXED = [
     ("email-addr", "boss@example.co.uk"),
     ("phone-number", "+33612345678"),
 ]
+
+
+def _stored_if_enriched_here(
+    session: Session, ids: list[int]
+) -> tuple[enrichment_service.EnrichmentSummary, tuple[list[tuple[object, ...]], ...]]:
+    """What enriching `ids` in this process, in one chunk, stores; rolled back after."""
+    here = session.begin_nested()
+    summary = enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    stored = _stored(session, ids)
+    here.rollback()
+    assert _stored(session, ids) == ([], [], [])
+    return summary, stored
+
+
+def test_several_chunks_store_what_one_chunk_stores(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of two observables (each chunk reads, works out and writes its own rows) store
+    # the same rows as one chunk of all of them.
+    rows = [observable(session, kind, value) for kind, value in _MIXED]
+    ids = [row.id for row in rows]
+    reporter = account.actor(session, org="ncb-fr")
+    for row in rows:
+        report(session, reporter, row)
+    whole, expected = _stored_if_enriched_here(session, ids)
+
+    monkeypatch.setattr(enrichment_service, "_CHUNK", 2)
+    chunked = enrichment_service.enrich_observables(session=session, observable_ids=ids)
+    assert chunked == whole
+    assert _stored(session, ids) == expected
+    enrichments, places, flags = expected
+    assert len(enrichments) >= len(_MIXED) and places and flags
 
 
 def _with_worker(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -713,11 +710,7 @@ def test_a_worker_process_stores_what_this_process_stores(
 ) -> None:
     rows = [observable(session, kind, value) for kind, value in _MIXED]
     ids = [row.id for row in rows]
-    here = session.begin_nested()
-    whole = enrichment_service.enrich_observables(session=session, observable_ids=ids)
-    expected = _stored(session, ids)
-    here.rollback()
-    assert _stored(session, ids) == ([], [], [])
+    whole, expected = _stored_if_enriched_here(session, ids)
 
     _with_worker(monkeypatch)
     ahead = enrichment_service.look_ahead(session=session, observable_ids=ids, refresh=True)
@@ -753,10 +746,7 @@ def test_when_the_worker_dies_the_batch_is_worked_out_here(
 ) -> None:
     rows = [observable(session, kind, value) for kind, value in _MIXED]
     ids = [row.id for row in rows]
-    here = session.begin_nested()
-    enrichment_service.enrich_observables(session=session, observable_ids=ids)
-    expected = _stored(session, ids)
-    here.rollback()
+    _, expected = _stored_if_enriched_here(session, ids)
 
     _with_worker(monkeypatch)
     pool = enrichment_service._pool()
