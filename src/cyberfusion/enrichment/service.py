@@ -643,7 +643,7 @@ def _current_versions(
 # --------------------------------------------------------------------------- facts ahead
 
 _pool_lock = threading.Lock()
-_pool_state: dict[str, Any] = {}
+_pool_state: dict[str, ProcessPoolExecutor] = {}
 # Seconds between a worker's checks that the process that started it is still there.
 _WATCH_SECONDS = 2.0
 
@@ -668,9 +668,6 @@ def _pool() -> ProcessPoolExecutor | None:
                 initargs=(os.getpid(),),
             )
             _pool_state["pool"] = pool
-            if not _pool_state.get("registered"):
-                atexit.register(shutdown_workers)
-                _pool_state["registered"] = True
         return pool
 
 
@@ -681,6 +678,9 @@ def shutdown_workers() -> None:
         pool = _pool_state.pop("pool", None)
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_workers)
 
 
 def _start_worker(parent: int) -> None:
@@ -745,8 +745,8 @@ class _Chunk:
     """One chunk of a batch: its observables as stored, and the answers being worked out."""
 
     ids: Sequence[int]
-    rows: list[tuple[int, str, str]]  # (id, type, value) of the chunk's observables
-    done: set[int]  # enriched before: not looked up again without a refresh
+    # (id, type, value, facts wanted?) of the chunk's stored observables; no facts for those
+    # enriched before, without a refresh
     items: list[tuple[int, str, str, bool]]
     answer: Future[list[_WorkedOut]] | None  # None: worked out in this process, when asked
 
@@ -813,7 +813,7 @@ class Ahead:
                 answer = self._pool.submit(_work_out, items)
             except (BrokenProcessPool, RuntimeError):
                 self._give_up_pool()
-        self._chunks[index] = _Chunk(ids, rows, done, items, answer)
+        self._chunks[index] = _Chunk(ids, items, answer)
         self._next = index + 1
 
     def take(self, session: Session) -> tuple[_Chunk, dict[int, _Facts]] | None:
@@ -871,13 +871,9 @@ class Ahead:
     def parent(self, obs_id: int, obs_type: str, value: str) -> tuple[str, str] | None:
         """`parent_value` of an observable of the batch (worked out already for those whose
         chunk was read back), of any other as asked."""
-        found = self._parents.get(obs_id, _UNKNOWN)
-        if found is _UNKNOWN:
-            return parent_value(obs_type, value)
-        return found  # type: ignore[return-value]
-
-
-_UNKNOWN = object()
+        if obs_id in self._parents:
+            return self._parents[obs_id]
+        return parent_value(obs_type, value)
 
 
 def look_ahead(*, session: Session, observable_ids: Iterable[int], refresh: bool) -> Ahead:
@@ -1045,7 +1041,7 @@ def enrich_observables(
         while current is not None:
             part, facts, stored = current
             flags, enrichments, places = _chunk_rows(session, facts, stored, members, now)
-            totals[0] += len(part.rows)
+            totals[0] += len(part.items)
             current = next_chunk()
             for model, values in (
                 (ObservableFlag, flags),
