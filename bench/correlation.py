@@ -29,8 +29,11 @@ On a new database (migrated, demo world loaded) per engine:
    CYBERFUSION_INLINE_CORRELATION_MAX rows (20,000) are stored at bulk speed and correlated by
    the job (`correlation.jobs.run_pending`, run here until nothing waits): flag, enrich,
    place, link, assess, notify. Figures: rows per second stored, correlated by the job, and
-   end to end. Peer: a raw `executemany` of the same (digest, type, value) rows into a bare
-   table with a unique index, in the same run and the same engine.
+   end to end; the CPU seconds the job took from this process, from the processes it started
+   (the enrichment's worker), from the database server (PostgreSQL on this machine) and from
+   the whole machine (Linux: read from /proc). Peer: a raw `executemany` of the same
+   (digest, type, value) rows into a bare table with a unique index, in the same run and the
+   same engine.
 2. Lookups. `correlation.service.correlate_value` as the hub's analyst (hit/no-hit included,
    so each lookup also writes its audit entry), on `--lookups` values drawn from the stored
    ones: p50 and p95 in milliseconds, exact and related (containing blocks, parent names and
@@ -49,6 +52,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import os
 import random
 import shutil
 import statistics
@@ -249,7 +253,93 @@ def preload(engine: Engine, count: int, args: argparse.Namespace, tmp: Path) -> 
         print(f"  preload (correlation off): {bench_intake.rate(rows, seconds)}", flush=True)
 
 
-def correlate_pending(engine: Engine) -> tuple[float, int, float, float]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class CpuShares:
+    """CPU seconds used between `start()` and `stop()` by this process, by the processes it
+    started (the enrichment's fork server and worker), by the database server's processes
+    when it runs on this machine (PostgreSQL: every `postgres` process, the job's backend and
+    the writers), and by the whole machine: what sizing needs, since on two cores the job's
+    wall time is bounded below by the sum over all of them divided by two. Read from /proc; on
+    a machine without it the figures are left out."""
+
+    def __init__(self) -> None:
+        self.available = Path("/proc/stat").exists()
+        self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    @staticmethod
+    def _processes() -> dict[int, tuple[int, str, float]]:
+        """pid -> (parent pid, command name, CPU seconds) of every process."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            name = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw.rsplit(")", 1)[1].split()
+            found[int(entry.name)] = (
+                int(fields[1]),
+                name,
+                (int(fields[11]) + int(fields[12])) / _TICK,
+            )
+        return found
+
+    def _read(self) -> dict[str, float]:
+        processes = self._processes()
+        mine = {os.getpid()}
+        # Descendants: the fork server is this process's child, the workers are its children.
+        grew = True
+        while grew:
+            before = len(mine)
+            mine |= {pid for pid, (parent, _, _) in processes.items() if parent in mine}
+            grew = len(mine) > before
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        # user, nice, system, idle, iowait, irq, softirq, steal (another guest's time)
+        busy = sum(int(value) for value in cpu[:3] + cpu[5:7]) / _TICK
+        idle = sum(int(value) for value in cpu[3:5] + cpu[7:8]) / _TICK
+        return {
+            "this process": time.process_time(),
+            "its worker processes": sum(
+                processes[pid][2] for pid in mine if pid != os.getpid() and pid in processes
+            ),
+            "database server": sum(
+                used for _, name, used in processes.values() if name == "postgres"
+            ),
+            "machine busy": busy,
+            "machine": busy + idle,
+        }
+
+    def start(self) -> None:
+        if self.available:
+            self._start = self._read()
+
+    def stop(self) -> None:
+        if self.available:
+            end = self._read()
+            self.used = {key: end[key] - self._start[key] for key in end}
+
+    def line(self, engine: Engine) -> str:
+        if not self.used:
+            return ""
+        shown = ["this process", "its worker processes"]
+        if engine.dialect.name == "postgresql" and self.used["database server"] > 0:
+            shown.append("database server")
+        parts = [f"{key} {self.used[key]:.1f}" for key in shown]
+        return (
+            f"    CPU seconds in the job: {', '.join(parts)}; whole machine "
+            f"{self.used['machine busy']:.1f} of {self.used['machine']:.1f} "
+            f"({os.cpu_count()} cores)"
+        )
+
+
+def correlate_pending(
+    engine: Engine, shares: CpuShares | None = None
+) -> tuple[float, int, float, float]:
     """Run the correlation job until no submission waits; (seconds, submissions, seconds of
     it in enrichment, CPU seconds of this process in it). The machines are shared: the CPU
     time of the process (the job's Python and, on SQLite, the database engine) moves less with
@@ -276,6 +366,8 @@ def correlate_pending(engine: Engine) -> tuple[float, int, float, float]:
             yield session
             session.commit()
 
+    if shares is not None:
+        shares.start()
     start = time.perf_counter()
     cpu = time.process_time()
     handled = 0
@@ -284,6 +376,8 @@ def correlate_pending(engine: Engine) -> tuple[float, int, float, float]:
             handled += done
     finally:
         enrichment_service.enrich_observables = original  # type: ignore[assignment]
+        if shares is not None:
+            shares.stop()
     return time.perf_counter() - start, handled, enriching[0], time.process_time() - cpu
 
 
@@ -536,7 +630,8 @@ def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
         began = time.perf_counter()
         enrichment_service.warm_up()
         print(f"  shipped data loaded (once per process) in {time.perf_counter() - began:.2f} s")
-        job_seconds, job_runs, enriching, job_cpu = correlate_pending(engine)
+        shares = CpuShares()
+        job_seconds, job_runs, enriching, job_cpu = correlate_pending(engine, shares)
         peer = peer_inserts(engine, values)
         print(
             f"  intake (stored; {inline:.1f} s of it correlating inline): "
@@ -553,6 +648,8 @@ def run(kind: str, args: argparse.Namespace, tmp: Path) -> None:
                 f"{job_seconds - enriching:.1f} s; CPU time of this process in the job "
                 f"{job_cpu:.1f} s"
             )
+            if line := shares.line(engine):
+                print(line)
         total = seconds + job_seconds
         print(f"  end to end, stored and correlated: {bench_intake.rate(rows, total)}")
         print(
