@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from cyberfusion.app import create_app
 from cyberfusion.core.config import get_settings
 from cyberfusion.enrichment import service as enrichment_service
+from tests.processes import alive
 
 
 def _jobs_threads() -> list[threading.Thread]:
@@ -27,14 +28,6 @@ def test_in_process_jobs_run_while_the_app_runs(
         assert client.get("/healthz").status_code == 200
         assert [t.is_alive() for t in _jobs_threads()] == [True]
     assert _jobs_threads() == []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_the_jobs_stop_the_enrichment_workers_they_started(
@@ -56,7 +49,7 @@ def test_the_jobs_stop_the_enrichment_workers_they_started(
         workers = list(pool._processes)
         assert workers
     assert enrichment_service._pool_state.get("pool") is None
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)
 
 
 def test_no_jobs_thread_unless_asked(engine: object, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ from cyberfusion.registry.models import Organisation
 from cyberfusion.sharing.models import Audience, Tlp
 from cyberfusion.sharing.schemas import LabelsIn
 from tests.factories import account, intel
+from tests.processes import alive
 
 pytestmark = pytest.mark.usefixtures("shipped_lists")
 
@@ -771,14 +772,6 @@ if sys.argv[1] == "killed":
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("ending", ["exits", "killed"])
 def test_the_worker_processes_end_with_the_process_that_started_them(
     ending: str, tmp_path: Path
@@ -797,9 +790,9 @@ def test_the_worker_processes_end_with_the_process_that_started_them(
     workers = [int(word) for word in output.read_text().split() if word.isdigit()]
     assert len(workers) == 1, output.read_text()
     deadline = time.monotonic() + 20
-    while _alive(workers[0]) and time.monotonic() < deadline:
+    while alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(workers[0])
+    assert not alive(workers[0])
 
 
 def test_nothing_to_do(session: Session) -> None:
