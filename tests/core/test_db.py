@@ -1,16 +1,17 @@
 """`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`; JSON text;
-`write_behind`: inserts stored by the end of the block, errors raised there."""
+`write_behind`: inserts stored by the end of the block, errors raised there; `bulk_insert`:
+time stamps stored as the same instant."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cyberfusion.core.db import in_ids, json_text, write_behind
+from cyberfusion.core.db import bulk_insert, in_ids, json_text, write_behind
 from cyberfusion.core.time import utcnow
 from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.registry.models import Organisation
@@ -145,3 +146,30 @@ def test_write_behind_reports_the_callers_own_error_first(session: Session) -> N
         writer.insert("jurisdiction", _places(first, 5))
         writer.insert("jurisdiction", _places(first, 5))
         raise Stop
+
+
+def test_bulk_insert_stores_each_time_stamp_as_the_same_instant_in_utc(session: Session) -> None:
+    first = 40_000_000
+    aware = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    naive = datetime(2026, 3, 29, 1, 30, 15, 654321)  # read as UTC, as the columns' type does
+    rows = [
+        {
+            "observable_id": first + i,
+            "country_code": "FR",
+            "reason": "hosted-in",
+            "source": "test",
+            "created_at": stamp,
+        }
+        for i, stamp in enumerate([aware, naive, aware])
+    ]
+    bulk_insert(session, "jurisdiction", rows)
+    stored = session.execute(
+        select(Jurisdiction.observable_id, Jurisdiction.created_at)
+        .where(Jurisdiction.observable_id >= first)
+        .order_by(Jurisdiction.observable_id)
+    ).all()
+    assert [(row[0], row[1].astimezone(UTC)) for row in stored] == [
+        (first, datetime(2026, 3, 29, 6, 30, 15, 123456, tzinfo=UTC)),
+        (first + 1, datetime(2026, 3, 29, 1, 30, 15, 654321, tzinfo=UTC)),
+        (first + 2, datetime(2026, 3, 29, 6, 30, 15, 123456, tzinfo=UTC)),
+    ]

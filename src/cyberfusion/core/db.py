@@ -231,13 +231,20 @@ def bulk_insert(session: Session, table: str, rows: list[dict[str, Any]]) -> Non
 def _copy_rows(dbapi_connection: Any, table: str, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL's COPY of `rows` into `table` on a driver connection."""
     # Table and column names come from the callers' models; the values go through COPY. The
-    # JSON columns are known from the metadata, not found by testing every cell.
+    # JSON and time stamp columns are known from the metadata, not found by testing every cell.
     columns = list(rows[0])
     sql_table = Base.metadata.tables[table]
     json_at = [i for i, name in enumerate(columns) if isinstance(sql_table.c[name].type, JSON)]
+    # Time stamps go out as text, each distinct one formatted once: a batch's rows share one,
+    # and the driver's dumper for a datetime costs as much as the rest of the row (177,000
+    # enrichment rows: 0.40 s of CPU to send with it, 0.19 s with the text).
+    time_at = [
+        i for i, name in enumerate(columns) if isinstance(sql_table.c[name].type, UTCDateTime)
+    ]
+    stamps: dict[datetime, str] = {}
     copy_statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     with dbapi_connection.cursor() as pg_cursor, pg_cursor.copy(copy_statement) as copy:
-        if not json_at:
+        if not json_at and not time_at:
             for row in rows:
                 copy.write_row(tuple(row.values()))
             return
@@ -246,6 +253,13 @@ def _copy_rows(dbapi_connection: Any, table: str, rows: list[dict[str, Any]]) ->
             for i in json_at:
                 if cells[i] is not None:
                     cells[i] = json_text(cells[i])
+            for i in time_at:
+                value = cells[i]
+                if isinstance(value, datetime):
+                    stamp = stamps.get(value)
+                    if stamp is None:
+                        stamp = stamps[value] = as_utc(value).isoformat()
+                    cells[i] = stamp
             copy.write_row(cells)
 
 
