@@ -301,14 +301,22 @@ def hit_check(
     yes/no for the others (per value of the `key` column, when given: which of the values
     looked up have hidden matches); each owner of a hidden match is notified of who asked."""
     actor.require(Permission.INTEL_SELECTOR_LOOKUP)
-    allowed = readable_condition(actor, model)
-    readable = list(session.scalars(select(model).where(condition, allowed)).all())
     key_column = key if key is not None else model.id
-    hidden = session.execute(
-        select(SharingLabel.owner_org_id, model.id, key_column)
+    # One statement: every matching row with its owner and whether the actor may read it (a
+    # lookup is answered in milliseconds: a second statement for the hidden rows counts). The
+    # rows the actor may not read are used for their owner and key only.
+    rows = session.execute(
+        select(
+            model,
+            SharingLabel.owner_org_id,
+            key_column,
+            readable_condition(actor, model).label("readable"),
+        )
         .join(SharingLabel, SharingLabel.id == model.label_id)
-        .where(condition, ~allowed)
+        .where(condition)
     ).all()
+    readable = [row[0] for row in rows if row[3]]
+    hidden = [(row[1], row[0].id, row[2]) for row in rows if not row[3]]
     by_owner: dict[int, list[int]] = {}
     for owner_id, record_id, _ in hidden:
         by_owner.setdefault(owner_id, []).append(record_id)
