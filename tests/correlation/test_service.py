@@ -245,6 +245,29 @@ def test_two_organisations_corroborate_and_their_confidence_adds_up(session: Ses
     )
 
 
+def test_assessing_again_rewrites_only_what_changed(session: Session) -> None:
+    value = _unique()
+    factory.report(session, "cert-fr", [("domain-name", value)], confidence=60)
+    factory.report(session, "cert-ng", [("domain-name", value)], confidence=60)
+    observable = _observable(session, "domain-name", value)
+    row = session.get(ObservableAssessment, observable.id)
+    assert row is not None
+    written_at = row.updated_at
+    # Nothing new was reported: the stored answer stays as it is, time stamp included.
+    assert correlation_service.assess(session=session, observable_ids=[observable.id]) == 1
+    session.expire_all()
+    again = session.get(ObservableAssessment, observable.id)
+    assert again is not None
+    assert (again.reporters, again.confidence, again.updated_at) == (2, 84, written_at)
+    # A third organisation changes the answer: the row is replaced.
+    factory.report(session, "cert-br", [("domain-name", value)], confidence=50)
+    session.expire_all()
+    third = session.get(ObservableAssessment, observable.id)
+    assert third is not None
+    assert (third.reporters, third.reports, third.confidence) == (3, 3, 92)
+    assert third.updated_at >= written_at
+
+
 def test_the_same_organisation_twice_does_not_corroborate(session: Session) -> None:
     value = _unique()
     factory.report(session, "cert-fr", [("domain-name", value)], confidence=60)

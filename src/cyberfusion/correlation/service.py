@@ -416,7 +416,8 @@ def assess(*, session: Session, observable_ids: Iterable[int]) -> int:
     organisations reported each (one organisation reporting twice counts once), with the
     confidence of each organisation's most confident report combined. Rejected records do not
     count. Only corroborated observables keep a row: no row means single-source, which the
-    readers compute from the occurrences. Returns the number of corroborated observables."""
+    readers compute from the occurrences; a row is replaced only when its answer changes
+    (`updated_at`: when it last did). Returns the number of corroborated observables."""
     ids = sorted(set(observable_ids))
     now = utcnow()
     assessed = 0
@@ -455,34 +456,58 @@ def _assess_chunk(
     per: dict[int, list[tuple[int, datetime, datetime, int]]] = defaultdict(list)
     for obs_id, _, count, first, last, confidence in rows:
         per[obs_id].append((int(count), first, last, int(confidence or 0)))
-    fresh = []
+    # observable -> (reporters, reports, confidence, first, last) of the corroborated ones
+    fresh: dict[int, tuple[int, int, int, datetime, datetime]] = {}
     for obs_id, orgs in per.items():
-        reporters = len(orgs)
-        if reporters < 2:
+        if len(orgs) < 2:
             continue
-        fresh.append(
+        fresh[obs_id] = (
+            len(orgs),
+            sum(org[0] for org in orgs),
+            combined_confidence(org[3] for org in orgs),
+            as_utc(min(org[1] for org in orgs)),
+            as_utc(max(org[2] for org in orgs)),
+        )
+    # Only rows that change are replaced: every submission reporting a value assesses it
+    # again, and most of the time (a batch whose reports were all stored before its job ran,
+    # a feed sending what it sent yesterday) the answer is the one stored.
+    stored = {
+        row[0]: (row[1], row[2], row[3], as_utc(row[4]), as_utc(row[5]))
+        for row in plain(session).execute(
+            select(
+                ObservableAssessment.observable_id,
+                ObservableAssessment.reporters,
+                ObservableAssessment.reports,
+                ObservableAssessment.confidence,
+                ObservableAssessment.first_reported_at,
+                ObservableAssessment.last_reported_at,
+            ).where(in_ids(session, ObservableAssessment.observable_id, chunk))
+        )
+    }
+    changed = [obs_id for obs_id, held in stored.items() if fresh.get(obs_id) != held]
+    if changed:
+        session.execute(
+            delete(ObservableAssessment)
+            .where(in_ids(session, ObservableAssessment.observable_id, changed))
+            .execution_options(synchronize_session=False)
+        )
+    writer.insert(
+        ObservableAssessment.__tablename__,
+        [
             {
                 "observable_id": obs_id,
                 "reporters": reporters,
-                "reports": sum(org[0] for org in orgs),
-                "assessment": (
-                    Assessment.CORROBORATED.value
-                    if reporters >= 2
-                    else Assessment.SINGLE_SOURCE.value
-                ),
-                "confidence": combined_confidence(org[3] for org in orgs),
-                "first_reported_at": min(org[1] for org in orgs),
-                "last_reported_at": max(org[2] for org in orgs),
+                "reports": reports,
+                "assessment": Assessment.CORROBORATED.value,
+                "confidence": confidence,
+                "first_reported_at": first,
+                "last_reported_at": last,
                 "updated_at": now,
             }
-        )
-    # Replace the chunk's rows in two statements: intake assesses 100,000 values at once.
-    session.execute(
-        delete(ObservableAssessment)
-        .where(in_ids(session, ObservableAssessment.observable_id, chunk))
-        .execution_options(synchronize_session=False)
+            for obs_id, (reporters, reports, confidence, first, last) in fresh.items()
+            if stored.get(obs_id) != fresh[obs_id]
+        ],
     )
-    writer.insert(ObservableAssessment.__tablename__, fresh)
     return len(fresh)
 
 
