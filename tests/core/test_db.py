@@ -1,6 +1,6 @@
 """`in_ids`: one array parameter for any number of ids, the same rows as `IN (...)`; JSON text;
 `write_behind`: inserts stored by the end of the block, errors raised there; `bulk_insert`:
-time stamps stored as the same instant."""
+time stamps stored as the same instant; `custom_plans`: for its block only."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from cyberfusion.core.db import bulk_insert, in_ids, json_text, write_behind
+from cyberfusion.core.db import bulk_insert, custom_plans, in_ids, json_text, write_behind
 from cyberfusion.core.time import utcnow
 from cyberfusion.enrichment.models import Jurisdiction
 from cyberfusion.registry.models import Organisation
@@ -173,3 +173,29 @@ def test_bulk_insert_stores_each_time_stamp_as_the_same_instant_in_utc(session: 
         (first + 1, datetime(2026, 3, 29, 1, 30, 15, 654321, tzinfo=UTC)),
         (first + 2, datetime(2026, 3, 29, 6, 30, 15, 123456, tzinfo=UTC)),
     ]
+
+
+def test_custom_plans_holds_for_the_block_only(session: Session) -> None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def mode() -> str | None:
+        return session.execute(text("SHOW plan_cache_mode")).scalar() if postgres else None
+
+    before = mode()
+    with custom_plans(session):
+        inside = mode()
+        # The block's statements run in the session's transaction as usual.
+        assert session.scalar(select(func.count()).select_from(Organisation))
+    assert mode() == before
+    if postgres:
+        assert (before, inside) == ("auto", "force_custom_plan")
+    else:
+        assert inside is None
+
+
+def test_custom_plans_lets_an_error_through(session: Session) -> None:
+    class Stop(Exception):
+        pass
+
+    with pytest.raises(Stop), custom_plans(session):
+        raise Stop

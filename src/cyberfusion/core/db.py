@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Connection, Dialect
@@ -327,6 +328,30 @@ def write_behind(session: Session) -> Iterator[WriteBehind]:
         writer.wait()
     finally:
         writer.close()
+
+
+@contextmanager
+def custom_plans(session: Session) -> Iterator[None]:
+    """PostgreSQL: plan each statement of the block for its own parameters, in the session's
+    transaction; elsewhere nothing.
+
+    The driver prepares a statement it has run five times, and PostgreSQL may then keep one
+    generic plan for every parameter: for a walk that asks "links of these 400 observables,
+    first by id" one time and "of this one" the next, the generic plan of such a query can scan
+    where a probe would do. A custom plan costs its planning on every execution, which only a
+    few callers win back; the setting is the transaction's own (`SET LOCAL`) and is put back
+    when the block ends."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    previous = connection.exec_driver_sql("SHOW plan_cache_mode").scalar()
+    connection.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
+    yield
+    # Not on an error: the transaction is then rolled back, and the setting with it.
+    connection.execute(
+        text("SELECT set_config('plan_cache_mode', :previous, true)"), {"previous": previous}
+    )
 
 
 def plain(session: Session) -> Connection:

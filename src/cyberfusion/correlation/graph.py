@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
 from cyberfusion.account.schemas import Actor
+from cyberfusion.core.db import custom_plans
 from cyberfusion.core.errors import NotFound, ValidationFailed
 from cyberfusion.correlation.models import LinkKind, ObservableLink, RecordKnowledge
 from cyberfusion.correlation.service import readable_link_condition, readable_observable_condition
@@ -370,6 +371,15 @@ def neighbourhood(
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     kind, number = parse_node(around)
+    # The walk's statements repeat with ever other ids: planned for their own (see
+    # `custom_plans`), a walk took two thirds of the time on PostgreSQL.
+    with custom_plans(session):
+        return _neighbourhood(session, actor, kind, number, depth, limit)
+
+
+def _neighbourhood(
+    session: Session, actor: Actor, kind: str, number: int, depth: int, limit: int
+) -> Graph:
     walk = _Walk(session, actor, limit)
     frontier_obs: list[int] = []
     frontier_records: list[int] = []
