@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from cyberfusion.core.db import bulk_insert, custom_plans, in_ids, json_text, write_behind
@@ -193,9 +194,20 @@ def test_custom_plans_holds_for_the_block_only(session: Session) -> None:
         assert inside is None
 
 
-def test_custom_plans_lets_an_error_through(session: Session) -> None:
+def test_custom_plans_lets_an_error_through_and_ends_with_it(session: Session) -> None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+
     class Stop(Exception):
         pass
 
     with pytest.raises(Stop), custom_plans(session):
         raise Stop
+    # An error of the caller's own leaves the transaction usable, with the setting put back.
+    if postgres:
+        assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
+    # A failed statement inside: the error is the statement's, and a rollback ends it.
+    with pytest.raises(DBAPIError), custom_plans(session):
+        session.execute(text("SELECT * FROM cf_no_such_table"))
+    session.rollback()
+    if postgres:
+        assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"

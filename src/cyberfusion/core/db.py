@@ -347,11 +347,17 @@ def custom_plans(session: Session) -> Iterator[None]:
         return
     previous = connection.exec_driver_sql("SHOW plan_cache_mode").scalar()
     connection.execute(text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
-    yield
-    # Not on an error: the transaction is then rolled back, and the setting with it.
-    connection.execute(
-        text("SELECT set_config('plan_cache_mode', :previous, true)"), {"previous": previous}
-    )
+    try:
+        yield
+    finally:
+        # After a failed statement the transaction takes nothing but a rollback, which ends
+        # the setting with it; after any other error the caller's transaction goes on.
+        driver: Any = connection.connection.dbapi_connection
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+            connection.execute(
+                text("SELECT set_config('plan_cache_mode', :previous, true)"),
+                {"previous": previous},
+            )
 
 
 def plain(session: Session) -> Connection:

@@ -372,7 +372,8 @@ def neighbourhood(
         raise ValidationFailed(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     kind, number = parse_node(around)
     # The walk's statements repeat with ever other ids: planned for their own (see
-    # `custom_plans`), a walk took two thirds of the time on PostgreSQL.
+    # `custom_plans`), a walk on PostgreSQL takes 60 to 64 % of the time it took with the
+    # generic plans (docs/benchmarks.md, change 12).
     with custom_plans(session):
         return _neighbourhood(session, actor, kind, number, depth, limit)
 
