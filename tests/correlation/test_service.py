@@ -211,6 +211,21 @@ def test_a_subdomain_and_its_parent_correlate_both_ways(session: Session) -> Non
     assert (parent, ["cert-fr"]) in parents
 
 
+def test_names_below_are_those_under_the_name_exactly(session: Session) -> None:
+    # An underscore matches any character in SQL's LIKE: 'x_y' must not take in 'xzy'.
+    parent = _unique("x_y")
+    below = [f"n{i}.{parent}" for i in range(3)]
+    lookalike = "n9." + parent.replace("x_y", "xzy", 1)
+    factory.report(
+        session,
+        "cert-fr",
+        [("domain-name", value) for value in [parent, *below, lookalike]],
+    )
+    actor = factory.reporter(session, "cert-fr")
+    found = correlation_service.correlate_value(session=session, actor=actor, raw=parent)
+    assert sorted(r.value for r in found.related if r.relation == "subdomain") == below
+
+
 # --------------------------------------------------------------------------- corroboration
 
 

@@ -888,21 +888,25 @@ def _candidates(
     elif kind == ObservableType.DOMAIN.value:
         by_values("parent-domain", kind, _domain_parents(value))
         owner = enrichment_service.owner_domain(value) or value
-        owner_id = session.scalar(
-            select(Observable.id).where(Observable.digest == observable_service.digest(kind, owner))
+        owner_id = (
+            select(Observable.id)
+            .where(Observable.digest == observable_service.digest(kind, owner))
+            .scalar_subquery()
         )
-        if owner_id is not None:
-            suffix = "." + value
-            below = session.scalars(
-                select(Observable)
-                .join(ObservableLink, ObservableLink.observable_id == Observable.id)
-                .where(
-                    ObservableLink.target_id == owner_id,
-                    ObservableLink.kind == LinkKind.REGISTERED_DOMAIN.value,
-                )
-                .order_by(Observable.id)
-            ).all()
-            found.extend(("subdomain", row) for row in below if row.value.endswith(suffix))
+        # The names linked to the registered domain, those below this one picked out by the
+        # database: a registered domain may have thousands, and a leaf has none below it.
+        below = session.scalars(
+            select(Observable)
+            .join(ObservableLink, ObservableLink.observable_id == Observable.id)
+            .where(
+                ObservableLink.target_id == owner_id,
+                ObservableLink.kind == LinkKind.REGISTERED_DOMAIN.value,
+                Observable.value.endswith("." + value, autoescape=True),
+            )
+            .order_by(Observable.id)
+            .limit(limit)
+        ).all()
+        found.extend(("subdomain", row) for row in below)
         for relation, link_kind in (
             ("url-on-host", LinkKind.HOST),
             ("email-at-domain", LinkKind.EMAIL_DOMAIN),
@@ -960,39 +964,37 @@ def _candidates(
 def _reports(session: Session, occurrences: Sequence[Occurrence]) -> dict[int, list[Report]]:
     if not occurrences:
         return {}
-    orgs = dict(
-        session.execute(
-            select(Organisation.id, Organisation.slug).where(
-                Organisation.id.in_({o.owner_org_id for o in occurrences})
-            )
-        ).all()
-    )
-    labels = {
-        label.id: label
-        for label in session.scalars(
-            select(SharingLabel).where(SharingLabel.id.in_({o.label_id for o in occurrences}))
-        )
-    }
-    records = {
-        row[0]: (row[1], row[2])
+    # The reporting organisation, the label and the record's state of every occurrence in one
+    # statement: a lookup is answered in milliseconds, and a statement each cost a third of one.
+    details = {
+        row[0]: (row[1], row[2], row[3], row[4], row[5])
         for row in session.execute(
-            select(IntelObject.id, IntelObject.status, IntelObject.confidence).where(
-                IntelObject.id.in_({o.intel_object_id for o in occurrences})
+            select(
+                Occurrence.id,
+                Organisation.slug,
+                SharingLabel.tlp,
+                SharingLabel.audience,
+                IntelObject.status,
+                IntelObject.confidence,
             )
+            .join(Organisation, Organisation.id == Occurrence.owner_org_id)
+            .join(SharingLabel, SharingLabel.id == Occurrence.label_id)
+            .outerjoin(IntelObject, IntelObject.id == Occurrence.intel_object_id)
+            .where(in_ids(session, Occurrence.id, sorted({o.id for o in occurrences})))
         )
     }
     out: dict[int, list[Report]] = defaultdict(list)
     for occurrence in sorted(occurrences, key=lambda o: (as_utc(o.reported_at), o.id)):
-        status, confidence = records.get(occurrence.intel_object_id, ("unvalidated", 0))
+        organisation, tlp, audience, status, confidence = details[occurrence.id]
         out[occurrence.observable_id].append(
             Report(
                 record_id=occurrence.intel_object_id,
-                organisation=orgs.get(occurrence.owner_org_id, "?"),
+                organisation=organisation,
                 reported_at=as_utc(occurrence.reported_at),
-                tlp=labels[occurrence.label_id].tlp,
-                audience=labels[occurrence.label_id].audience,
-                status=status,
-                confidence=int(confidence),
+                tlp=tlp,
+                audience=audience,
+                status=status or "unvalidated",
+                confidence=int(confidence or 0),
             )
         )
     return out
