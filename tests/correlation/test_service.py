@@ -175,6 +175,21 @@ def test_a_resolution_stated_where_the_reader_may_not_look_relates_nothing(
         assert (relation, other) in {(r.relation, r.value) for r in mine.related}
 
 
+def test_an_address_lists_the_names_resolving_to_it_before_the_urls_on_it(
+    session: Session,
+) -> None:
+    address = "45.148.10.7"
+    # The URLs come first (their observables have the lower ids), the name later.
+    factory.report(session, "cert-ng", [("url", f"http://{address}/{i}") for i in range(3)])
+    name = _unique()
+    factory.report_bundle(session, "cert-fr", _resolution_bundle(name, address))
+    actor = factory.reporter(session, "cert-fr")
+    everything = correlation_service.correlate_value(session=session, actor=actor, raw=address)
+    assert [r.relation for r in everything.related] == ["resolved-from"] + ["url-on-host"] * 3
+    first = correlation_service.correlate_value(session=session, actor=actor, raw=address, limit=1)
+    assert [(r.relation, r.value) for r in first.related] == [("resolved-from", name)]
+
+
 # --------------------------------------------------------------------------- beyond exact
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from cyberfusion.account.permissions import Permission
@@ -863,7 +863,10 @@ def _candidates(
 
     def linked_to(relations: dict[str, str]) -> None:
         """The observables linked to this one by these kinds of link (kind -> relation), in
-        the order of `relations`; at most `limit` in all."""
+        the order of `relations` (the first kind's first); at most `limit` in all."""
+        rank = case(
+            {link_kind: i for i, link_kind in enumerate(relations)}, value=ObservableLink.kind
+        )
         rows = session.execute(
             select(ObservableLink.kind, Observable, noisy)
             .join(ObservableLink, ObservableLink.observable_id == Observable.id)
@@ -872,7 +875,7 @@ def _candidates(
                 ObservableLink.kind.in_(list(relations)),
                 stated_readable,
             )
-            .order_by(Observable.id)
+            .order_by(rank, Observable.id)
             .limit(limit)
         ).all()
         for link_kind, relation in relations.items():
